@@ -1,0 +1,261 @@
+# weft: one plain GNU Makefile (no autotools, no CMake). `make help` lists the targets;
+# doc/building.md explains them and every variable below.
+
+.DEFAULT_GOAL := all
+SHELL := /bin/sh
+.SUFFIXES:
+.DELETE_ON_ERROR:
+
+# ---------------------------------------------------------------- version (from the header)
+VERSION_H := common/version.h
+version_part = $(shell sed -n 's/^\#define WEFT_VERSION_$(1)  *\([0-9][0-9]*\).*/\1/p' $(VERSION_H))
+MAJOR := $(call version_part,MAJOR)
+MINOR := $(call version_part,MINOR)
+PATCH := $(call version_part,PATCH)
+VERSION := $(MAJOR).$(MINOR).$(PATCH)
+
+# ---------------------------------------------------------------- user-settable variables
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+CFLAGS ?= -O2 -g
+LDFLAGS ?=
+WERROR ?= 1
+VARIANT ?= default
+PROVE_FLAGS ?= -j2
+PKG_CONFIG ?= pkg-config
+PROVE ?= prove
+CLANG_FORMAT ?= clang-format
+INSTALL ?= install
+# Seconds each TEST may run before the TAP watchdog fails it (t/tap.h).
+TAP_TIMEOUT ?= 60
+
+# ---------------------------------------------------------------- what weft requires
+# Added to the user's CFLAGS, never replacing them (the user's come last and win).
+WEFT_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes \
+	-Wshadow -Wvla -fvisibility=hidden -fPIC -pthread -Ibuild/include -Iinclude
+ifeq ($(WERROR),1)
+WEFT_CFLAGS += -Werror
+endif
+
+VARIANTS := default debug asan ubsan tsan
+ifeq ($(filter $(VARIANT),$(VARIANTS)),)
+$(error VARIANT must be one of: $(VARIANTS))
+endif
+SAN_FLAGS :=
+DEBUG_FLAGS :=
+ifeq ($(VARIANT),debug)
+DEBUG_FLAGS := -DWEFT_DEBUG=1
+endif
+ifeq ($(VARIANT),asan)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+DEBUG_FLAGS := -DWEFT_DEBUG=1
+endif
+ifeq ($(VARIANT),ubsan)
+SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+DEBUG_FLAGS := -DWEFT_DEBUG=1
+endif
+ifeq ($(VARIANT),tsan)
+SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+DEBUG_FLAGS := -DWEFT_DEBUG=1
+endif
+
+# Objects of different variants and compilers never mix: build/default, build/asan,
+# build/default-clang ...
+CC_NAME := $(notdir $(firstword $(CC)))
+BUILD := build/$(VARIANT)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))
+
+# pkg-config is asked once, lazily, at recipe time: after `deps` may have installed it.
+UV_CFLAGS = $(eval UV_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLAGS)
+UV_LIBS = $(eval UV_LIBS := $$(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
+
+ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+LIB_DEPS = $(UV_LIBS) -lpthread
+ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
+
+# ---------------------------------------------------------------- Debian packages
+# What each target needs; `mk/deps.sh` installs what is missing when run as root and names
+# the apt-get command otherwise. Later issues add their packages here.
+CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
+DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev
+DEPS_CHECK := $(DEPS_BUILD) perl
+ifneq ($(SAN_FLAGS),)
+ifeq ($(CC_PKG),clang)
+DEPS_CHECK += libclang-rt-14-dev
+endif
+endif
+DEPS_VALGRIND := $(DEPS_CHECK) valgrind
+DEPS_LINT := $(DEPS_BUILD) clang-format binutils
+
+# ---------------------------------------------------------------- sources
+ROOMS := common reactor threadpool bridge
+LIB_SRCS := $(sort $(wildcard $(addsuffix /*.c,$(ROOMS)) $(addsuffix /*/*.c,$(ROOMS))))
+ALL_HEADERS := $(sort $(wildcard $(addsuffix /*.h,$(ROOMS)) $(addsuffix /*/*.h,$(ROOMS))))
+PUBLIC_HEADERS := $(filter-out %-internal.h %/private/%,$(ALL_HEADERS))
+UMBRELLA := include/weft.h
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+
+# Public headers are staged flat under build/include/weft/, the shape they install in, so
+# the tree and users' programs both write #include <weft/deferred.h>.
+HDR_DIR := build/include/weft
+STAGED_HEADERS := $(addprefix $(HDR_DIR)/,$(notdir $(PUBLIC_HEADERS)))
+define stage_header
+$(HDR_DIR)/$(notdir $(1)): $(1)
+	@mkdir -p $$(@D)
+	@ln -sfn $$(abspath $$<) $$@
+endef
+$(foreach h,$(PUBLIC_HEADERS),$(eval $(call stage_header,$(h))))
+
+STATIC_LIB := $(BUILD)/libweft.a
+SONAME := libweft.so.$(MAJOR)
+SHARED_LIB := $(BUILD)/libweft.so.$(VERSION)
+PC_FILE := $(BUILD)/weft.pc
+
+PROGRAM_SRCS := $(wildcard programs/*.c)
+PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
+
+TEST_SRCS := $(sort $(wildcard t/[0-9][0-9]-*.c))
+TESTS := $(TEST_SRCS:.c=.t)
+TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard t/*.c))
+TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(BUILD)/obj/%.o)
+# t/*.t is shared by all variants; this stamp names the build it was linked from, so
+# switching variant (make check, then make asan) relinks the tests.
+TEST_STAMP := build/tests-linked-from
+
+BENCH_SRCS := $(wildcard t/bench/*.c)
+BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
+
+# ---------------------------------------------------------------- top-level targets
+.PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
+	lint format clean help deps-build deps-check deps-valgrind deps-lint FORCE
+
+all: lib $(PROGRAMS) $(PC_FILE)
+	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE) and $(PROGRAMS)"
+
+lib: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(BUILD)/libweft.so
+
+help:
+	@echo "targets: all check asan ubsan tsan debug valgrind bench demo install uninstall lint format clean"
+	@echo "variables: PREFIX DESTDIR LIBDIR INCLUDEDIR BINDIR CC CFLAGS LDFLAGS WERROR VARIANT PROVE_FLAGS TAP_TIMEOUT"
+
+deps-build:
+	@sh mk/deps.sh $(DEPS_BUILD)
+deps-check:
+	@sh mk/deps.sh $(DEPS_CHECK)
+deps-valgrind:
+	@sh mk/deps.sh $(DEPS_VALGRIND)
+deps-lint:
+	@sh mk/deps.sh $(DEPS_LINT)
+
+TEST_ENV = TAP_TIMEOUT=$(TAP_TIMEOUT) WEFT_TOP=$(CURDIR) WEFT_BUILD=$(BUILD) MAKE="$(MAKE)" \
+	CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$(CURDIR)/t/tsan.supp"
+
+tests: $(TESTS)
+
+check: deps-check
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) tests
+	$(TEST_ENV) $(PROVE) $(PROVE_FLAGS) t/
+
+asan ubsan tsan debug:
+	@$(MAKE) --no-print-directory VARIANT=$@ check
+
+VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+valgrind: deps-valgrind
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) tests
+	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
+		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
+
+bench: deps-build
+	@$(MAKE) --no-print-directory $(BENCHES)
+	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+
+demo: deps-build
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/weft-info
+
+# ---------------------------------------------------------------- compiling and linking
+$(BUILD)/obj/%.o: %.c | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED_LIB): $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined $(ALL_LDFLAGS) -o $@ $^ $(LIB_DEPS)
+
+$(BUILD)/$(SONAME) $(BUILD)/libweft.so: $(SHARED_LIB)
+	ln -sfn $(notdir $<) $@
+
+$(PC_FILE): weft.pc.in $(VERSION_H) FORCE
+	@mkdir -p $(@D)
+	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@LIBS_PRIVATE@|-lpthread|g' $< > $@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+$(PROGRAMS): $(BUILD)/%: programs/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+
+$(TEST_STAMP): FORCE
+	@mkdir -p $(@D)
+	@[ "`cat $@ 2>/dev/null`" = "$(BUILD)" ] || echo "$(BUILD)" > $@
+
+t/%.t: $(BUILD)/obj/t/%.o $(TEST_HELPER_OBJS) $(STATIC_LIB) $(TEST_STAMP)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_HELPER_OBJS) $(STATIC_LIB) $(LIB_DEPS)
+
+$(BENCHES): $(BUILD)/bench/%: t/bench/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+
+# ---------------------------------------------------------------- install
+install: all
+	$(INSTALL) -d $(DESTDIR)$(INCLUDEDIR)/weft $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) \
+		$(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 644 $(PUBLIC_HEADERS) $(DESTDIR)$(INCLUDEDIR)/weft/
+	$(INSTALL) -m 644 $(UMBRELLA) $(DESTDIR)$(INCLUDEDIR)/
+	$(INSTALL) -m 644 $(STATIC_LIB) $(DESTDIR)$(LIBDIR)/
+	$(INSTALL) -m 755 $(SHARED_LIB) $(DESTDIR)$(LIBDIR)/
+	ln -sfn libweft.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libweft.so
+	$(INSTALL) -m 644 $(PC_FILE) $(DESTDIR)$(PKGCONFIGDIR)/weft.pc
+	$(INSTALL) -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/weft/,$(notdir $(PUBLIC_HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/weft 2>/dev/null
+	rm -f $(DESTDIR)$(INCLUDEDIR)/weft.h
+	rm -f $(DESTDIR)$(LIBDIR)/libweft.a $(DESTDIR)$(LIBDIR)/libweft.so.$(VERSION) \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libweft.so
+	rm -f $(DESTDIR)$(PKGCONFIGDIR)/weft.pc
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+
+# ---------------------------------------------------------------- lint and format
+FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
+	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
+	examples/*/*.[ch]))
+
+lint: deps-lint
+	@$(MAKE) --no-print-directory lib
+	@CC="$(CC)" BUILD="$(BUILD)" CLANG_FORMAT="$(CLANG_FORMAT)" UV_CFLAGS="$(UV_CFLAGS)" \
+		PUBLIC_HEADERS="$(PUBLIC_HEADERS)" UMBRELLA="$(UMBRELLA)" \
+		FORMAT_FILES="$(FORMAT_FILES)" sh mk/lint.sh
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+clean:
+	rm -rf build $(wildcard t/*.t)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

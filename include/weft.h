@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* weft's umbrella header: includes every public header. `make lint` checks it is complete. */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <weft/compiler.h>
+#include <weft/version.h>
+#include <weft/error.h>
+#include <weft/log.h>
+#include <weft/default-pools.h>
+
+#endif /* WEFT_H */
