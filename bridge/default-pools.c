@@ -29,7 +29,8 @@ static unsigned env_threads(const char *variable)
         return 0;
     char *end;
     long n = strtol(value, &end, 10);
-    if (*end != '\0' || n < 1 || n > ENV_MAX_THREADS) {
+    /* strtol would also take leading blanks and a sign: only plain digits are meant. */
+    if (*value < '0' || *value > '9' || *end != '\0' || n < 1 || n > ENV_MAX_THREADS) {
         weft_log_field_t fields[] = {{"variable", variable}, {"value", value}};
         weft_log_with(WEFT_LOG_WARN, "pool", fields, 2,
                       "ignoring pool size from the environment: want a whole number 1..%d",

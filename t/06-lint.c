@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/* The include arrows of DESIGN.md, as `make lint` checks them (mk/check-arrows.sh): planted
+ * violations in a scratch tree fail, the real tree passes. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "tap.h"
+
+static char dir[256];
+static const char *top;
+static char out[8192];
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...)
+{
+    char cmd[4096], full[4400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof(full), "(%s) >%s.out 2>&1", cmd, dir);
+    int status = system(full);
+    char path[300];
+    snprintf(path, sizeof(path), "%s.out", dir);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
+    out[n] = '\0';
+    if (f)
+        fclose(f);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* A scratch tree with one public header per room and nothing wrong in it. */
+static void fresh_tree(void)
+{
+    run("rm -rf %s && mkdir -p %s/common %s/reactor/net %s/reactor/web %s/threadpool %s/bridge",
+        dir, dir, dir, dir, dir, dir);
+    run("cd %s && touch common/error.h reactor/deferred.h reactor/net/tcp.h reactor/web/site.h "
+        "threadpool/threadpool.h bridge/bridge.h",
+        dir);
+    run("cd %s && printf '#include <weft/error.h>\\n#include <uv.h>\\n#include \"deferred.h\"\\n' "
+        "> reactor/reactor.c",
+        dir);
+    run("cd %s && printf '#include <weft/deferred.h>\\n#include <weft/threadpool.h>\\n"
+        "#include <uv.h>\\n' > bridge/bridge.c",
+        dir);
+    run("cd %s && printf '#include \"../deferred.h\"\\n#include <weft/error.h>\\n' > "
+        "reactor/net/tcp.c",
+        dir);
+}
+
+static void plant(const char *file, const char *include)
+{
+    run("printf '#include <stdio.h>\\n%s\\n' > %s/%s", include, dir, file);
+}
+
+static int arrows(void)
+{
+    return run("sh %s/mk/check-arrows.sh %s", top, dir);
+}
+
+static void test_clean_tree(void)
+{
+    fresh_tree();
+    check_int(arrows(), ==, 0);
+    check_str(out, "");
+}
+
+static void test_reactor_threadpool(void)
+{
+    fresh_tree();
+    plant("reactor/timer.c", "#include \"../threadpool/threadpool.h\"");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "reactor/timer.c:2: reactor must not include threadpool") != NULL);
+}
+
+static void test_reactor_bridge_by_name(void)
+{
+    fresh_tree();
+    plant("reactor/deferred.c", "#include <weft/bridge.h>");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "reactor/deferred.c:2: reactor must not include bridge") != NULL);
+}
+
+static void test_threadpool_uv(void)
+{
+    fresh_tree();
+    plant("threadpool/worker.c", "#include <uv.h>");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "threadpool/worker.c:2: threadpool must not include uv") != NULL);
+}
+
+static void test_threadpool_reactor(void)
+{
+    fresh_tree();
+    plant("threadpool/queue-internal.h", "#  include \"../reactor/deferred.h\"");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "threadpool must not include reactor") != NULL);
+}
+
+static void test_common_room(void)
+{
+    fresh_tree();
+    plant("common/log.c", "#include <weft/deferred.h>");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "common/log.c:2: common must not include reactor") != NULL);
+}
+
+static void test_layers(void)
+{
+    fresh_tree();
+    plant("reactor/net/line.c", "#include \"../web/site.h\"");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "reactor/net must not include reactor/web") != NULL);
+    fresh_tree();
+    plant("reactor/deferred.c", "#include \"net/tcp.h\"");
+    check_int(arrows(), ==, 1);
+    check(strstr(out, "reactor must not include reactor/net") != NULL);
+}
+
+static void test_real_tree(void)
+{
+    check_int(run("sh %s/mk/check-arrows.sh %s", top, top), ==, 0);
+    check_str(out, "");
+}
+
+static void test_lint_runs_arrows(void)
+{
+    check_int(run("grep -q 'mk/check-arrows.sh' %s/mk/lint.sh", top), ==, 0);
+}
+
+int main(void)
+{
+    top = getenv("WEFT_TOP");
+    if (top == NULL)
+        skip_all("WEFT_TOP is not set: run through make check");
+    snprintf(dir, sizeof(dir), "/tmp/weft-lint-XXXXXX");
+    if (mkdtemp(dir) == NULL)
+        bail_out("mkdtemp failed");
+    TEST(test_clean_tree(), "a tree that keeps the arrows passes and prints nothing");
+    TEST(test_reactor_threadpool(), "reactor including ../threadpool/threadpool.h fails");
+    TEST(test_reactor_bridge_by_name(), "reactor including <weft/bridge.h> fails");
+    TEST(test_threadpool_uv(), "threadpool including uv.h fails");
+    TEST(test_threadpool_reactor(), "threadpool including a reactor header fails");
+    TEST(test_common_room(), "common including a room's header fails");
+    TEST(test_layers(), "a lower reactor layer including a higher one fails");
+    TEST(test_real_tree(), "weft's own tree keeps every arrow");
+    TEST(test_lint_runs_arrows(), "make lint runs the arrow check");
+    run("rm -rf %s %s.out", dir, dir);
+    return done_testing();
+}
