@@ -53,11 +53,16 @@ else
     fail "$so is missing (make lib first)"
 fi
 
-# 6. Layout is clang-format's (the repo's .clang-format), not a reviewer's.
+# 6. doc/errors.md names every error code of WEFT_ERRNO_MAP.
+for code in $(sed -n 's/^ *XX(\([A-Z0-9]*\),.*/\1/p' common/error.h); do
+    grep -q "WEFT_$code\b" doc/errors.md || fail "doc/errors.md does not describe WEFT_$code"
+done
+
+# 7. Layout is clang-format's (the repo's .clang-format), not a reviewer's.
 # shellcheck disable=SC2086 # one argument per file
 $CLANG_FORMAT --dry-run -Werror $FORMAT_FILES || fail "clang-format wants changes: run make format"
 
-# 7. No stray debugging or disabled code.
+# 8. No stray debugging or disabled code.
 if grep -rnE '^[[:space:]]*#[[:space:]]*if[[:space:]]+0\b' common reactor threadpool bridge; then
     fail "#if 0 blocks (STYLE.md 2.10)"
 fi
