@@ -59,7 +59,8 @@ extern "C" {
     XX(ECLOSED, WEFT__OWN_BASE - 2, "closed or shutting down: no new work is taken")               \
     XX(EWRONGTHREAD, WEFT__OWN_BASE - 3, "called from a thread this function forbids")             \
     XX(EEOF, WEFT__OWN_BASE - 4, "end of stream")                                                  \
-    XX(ESYNTAX, WEFT__OWN_BASE - 5, "syntax error in configuration or input")
+    XX(ESYNTAX, WEFT__OWN_BASE - 5, "syntax error in configuration or input")                      \
+    XX(ENOTRUNNING, WEFT__OWN_BASE - 6, "not running")
 
 /* The codes: WEFT_EINVAL, WEFT_EOVERLOAD ... WEFT_OK is 0. */
 typedef enum {

@@ -8,5 +8,7 @@
 #include <weft/error.h>
 #include <weft/log.h>
 #include <weft/default-pools.h>
+#include <weft/reactor.h>
+#include <weft/time.h>
 
 #endif /* WEFT_H */

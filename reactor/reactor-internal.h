@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* The reactor's insides, shared by reactor.c, time.c and thread-calls.c only. */
+#ifndef WEFT_REACTOR_REACTOR_INTERNAL_H
+#define WEFT_REACTOR_REACTOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include <weft/log.h>
+#include <weft/reactor.h>
+#include <weft/time.h>
+
+/* A delayed call lives in a slot of a growing array; the heap holds slot indices. */
+typedef enum {
+    SLOT_FREE = 0,
+    SLOT_PENDING,
+    SLOT_RUNNING,
+    SLOT_CALLED,
+    SLOT_CANCELLED,
+} weft__slot_state_t;
+
+typedef struct {
+    uint64_t due_ns;
+    uint64_t seq; /* scheduling order: ties and the "not in this pass" rule */
+    weft_call_fn fn;
+    void *arg;
+    uint32_t gen; /* bumped each time the slot is reused: stale ids never match */
+    uint32_t heap_index;
+    uint32_t next_free;
+    uint8_t state;
+} weft__call_slot_t;
+
+/* A queued call (call_soon or call_from_thread), recycled through free lists. */
+typedef struct weft__call_node_s {
+    struct weft__call_node_s *next;
+    weft_call_fn fn;
+    void *arg;
+} weft__call_node_t;
+
+typedef enum {
+    REACTOR_NEW = 0,
+    REACTOR_RUNNING,
+    REACTOR_STOPPING,
+    REACTOR_STOPPED,
+    REACTOR_CRASHED,
+} weft__reactor_state_t;
+
+struct weft_reactor_s {
+    char name[32];
+    uv_loop_t *loop;
+    uv_loop_t own_loop;
+    bool borrowed;
+    bool manual_clock;
+    bool install_signals;
+    unsigned thread_calls_per_tick;
+    unsigned long timer_slack_ns;
+    weft__reactor_state_t state;
+    pthread_t loop_thread;
+    int exit_signal;
+
+    /* Handles; closing counts down in free's close callbacks. */
+    uv_timer_t timer;
+    uv_idle_t soon_idle;
+    uv_prepare_t prepare;
+    uv_async_t async;
+    uv_signal_t sigint, sigterm, sighup;
+    bool signals_on;
+    bool stop_pending;
+    int closing;
+
+    weft_call_fn sighup_fn;
+    void *sighup_arg;
+
+    /* Delayed calls (time.c). */
+    weft__call_slot_t *slots;
+    uint32_t nslots, slots_cap;
+    uint32_t free_head, free_tail; /* FIFO, so a slot is reused as late as possible */
+    uint32_t *heap;
+    uint32_t heap_len, heap_cap;
+    uint64_t next_seq;
+    uint64_t manual_ns;
+    bool in_pass;
+
+    /* call_soon (time.c): loop-only FIFO. */
+    weft__call_node_t *soon_head, *soon_tail;
+    weft__call_node_t *node_cache; /* loop-only free list */
+    size_t node_cache_len;
+
+    /* call_from_thread (thread-calls.c): everything under tc_lock. */
+    pthread_mutex_t tc_lock;
+    weft__call_node_t *tc_head, *tc_tail;
+    weft__call_node_t *tc_free;
+    size_t tc_free_len;
+    bool tc_wake_pending;
+    bool tc_closed;
+    /* Loop-only: accepted calls taken off the shared list but not run yet. */
+    weft__call_node_t *tc_local_head, *tc_local_tail;
+
+    /* Loop health. */
+    weft_reactor_stats_t stats;
+    uint64_t tick_callbacks;
+};
+
+#define WEFT__NO_INDEX UINT32_MAX
+
+/* Logs with the reactor's name as a field. */
+void weft__reactor_log(const weft_reactor_t *r, weft_log_level_t level, const char *fmt, ...)
+    WEFT_PRINTF(3, 4);
+
+/* Counts one user callback for the loop health stats. */
+static inline void weft__reactor_count_callback(weft_reactor_t *r)
+{
+    r->stats.callbacks++;
+    r->tick_callbacks++;
+}
+
+/* time.c */
+int weft__time_init(weft_reactor_t *r);
+void weft__time_release(weft_reactor_t *r);
+uint64_t weft__time_now_ns(const weft_reactor_t *r);
+size_t weft__time_soon_pending(const weft_reactor_t *r);
+weft__call_node_t *weft__node_get(weft_reactor_t *r);
+void weft__node_put(weft_reactor_t *r, weft__call_node_t *node);
+
+/* thread-calls.c */
+int weft__thread_calls_init(weft_reactor_t *r);
+/* Refuses later calls with WEFT_ECLOSED and runs every one already accepted. */
+void weft__thread_calls_close_and_drain(weft_reactor_t *r);
+void weft__thread_calls_release(weft_reactor_t *r);
+void weft__thread_calls_on_async(uv_async_t *handle);
+
+/* Wrong-thread checks: on in debug builds only, free in release builds. */
+#ifdef WEFT_DEBUG
+_Noreturn void weft__wrong_thread(const char *func);
+#define WEFT__LOOP_ONLY(r)                                                                         \
+    do {                                                                                           \
+        if (!pthread_equal(pthread_self(), (r)->loop_thread))                                      \
+            weft__wrong_thread(__func__);                                                          \
+    } while (0)
+#else
+#define WEFT__LOOP_ONLY(r) ((void)(r))
+#endif
+
+#endif /* WEFT_REACTOR_REACTOR_INTERNAL_H */

@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: MIT */
+/* The reactor's lifecycle: create (own or borrowed loop), run, stop, crash, free; signals,
+ * foreign-loop embedding and loop health. */
+
+/*
+ * Design. A reactor owns a fixed set of libuv handles: the delayed-call timer and the
+ * call_soon idle (time.c), the thread-call async (thread-calls.c), a prepare handle that
+ * counts iterations, and three signal handles. On its own loop the async stays referenced, so
+ * weft_reactor_run keeps going until uv_stop; on a borrowed loop every weft handle that is
+ * not doing work is unreferenced, so weft never keeps the caller's loop alive.
+ *
+ * A stop is requested with a flag and the async (no allocation, so it cannot fail); the next
+ * async callback refuses further thread calls, runs the accepted ones and stops the loop.
+ * Releasing closes every handle; the memory goes back when the last close callback runs:
+ * inside weft_reactor_free on an owned loop, at the caller's next uv_run on a borrowed one.
+ */
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include <weft/error.h>
+
+#include "../common/alloc-internal.h"
+#include "reactor-internal.h"
+
+enum {
+    H_TIMER = 1 << 0,
+    H_IDLE = 1 << 1,
+    H_PREPARE = 1 << 2,
+    H_ASYNC = 1 << 3,
+    H_SIGINT = 1 << 4,
+    H_SIGTERM = 1 << 5,
+    H_SIGHUP = 1 << 6,
+};
+
+void weft__reactor_log(const weft_reactor_t *r, weft_log_level_t level, const char *fmt, ...)
+{
+    if (!weft_log_enabled(level, "reactor"))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    weft_log_field_t f[] = {{"reactor", r->name}};
+    weft_log_with(level, "reactor", f, 1, "%s", msg);
+}
+
+#ifdef WEFT_DEBUG
+void weft__wrong_thread(const char *func)
+{
+    fprintf(stderr, "weft: %s called from a thread that is not its reactor's loop thread\n", func);
+    fflush(stderr);
+    abort();
+}
+#endif
+
+void weft_reactor_options_init(weft_reactor_options_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->name = "main";
+    opts->install_signal_handlers = true;
+    opts->thread_calls_per_tick = 1024;
+}
+
+/* ---------------------------------------------------------------- release */
+
+static void release_memory(weft_reactor_t *r)
+{
+    weft__time_release(r);
+    weft__thread_calls_release(r);
+    weft__free(r);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    weft_reactor_t *r = h->data;
+    if (--r->closing == 0 && r->borrowed)
+        release_memory(r);
+}
+
+/* Closes the handles in mask; frees r once they are closed (at once on an owned loop). */
+static void teardown(weft_reactor_t *r, unsigned mask)
+{
+    uv_handle_t *handles[] = {
+        (uv_handle_t *)&r->timer,  (uv_handle_t *)&r->soon_idle, (uv_handle_t *)&r->prepare,
+        (uv_handle_t *)&r->async,  (uv_handle_t *)&r->sigint,    (uv_handle_t *)&r->sigterm,
+        (uv_handle_t *)&r->sighup,
+    };
+    r->closing = 1; /* held until every close is issued */
+    for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
+        if (mask & (1u << i)) {
+            handles[i]->data = r;
+            r->closing++;
+            uv_close(handles[i], on_closed);
+        }
+    }
+    bool borrowed = r->borrowed;
+    uv_loop_t *loop = r->loop;
+    if (--r->closing == 0) {
+        /* Nothing to wait for. */
+        if (!borrowed) {
+            uv_loop_close(loop);
+        }
+        release_memory(r);
+        return;
+    }
+    if (!borrowed) {
+        while (r->closing > 0)
+            uv_run(loop, UV_RUN_ONCE);
+        int rc = uv_loop_close(loop);
+        WEFT_ASSERT(rc == 0); /* free checked that nothing else is open */
+        release_memory(r);
+    }
+}
+
+/* ---------------------------------------------------------------- create */
+
+static void on_prepare(uv_prepare_t *h)
+{
+    weft_reactor_t *r = h->data;
+    r->stats.iterations++;
+    if (r->tick_callbacks > r->stats.max_callbacks_per_tick)
+        r->stats.max_callbacks_per_tick = r->tick_callbacks;
+    r->tick_callbacks = 0;
+}
+
+static void on_async(uv_async_t *h);
+
+static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opts, int *err)
+{
+    weft_reactor_options_t defaults;
+    if (opts == NULL) {
+        weft_reactor_options_init(&defaults);
+        if (loop != NULL)
+            defaults.install_signal_handlers = false;
+        opts = &defaults;
+    }
+    int rc = 0;
+    if (opts->thread_calls_per_tick == 0) {
+        rc = WEFT_EINVAL;
+        goto fail;
+    }
+    weft_reactor_t *r = weft__calloc(1, sizeof(*r));
+    if (r == NULL) {
+        rc = WEFT_ENOMEM;
+        goto fail;
+    }
+    if ((rc = -pthread_mutex_init(&r->tc_lock, NULL)) != 0) {
+        weft__free(r);
+        goto fail;
+    }
+    snprintf(r->name, sizeof(r->name), "%s", opts->name ? opts->name : "main");
+    r->manual_clock = opts->manual_clock;
+    r->install_signals = opts->install_signal_handlers;
+    r->thread_calls_per_tick = opts->thread_calls_per_tick;
+    r->timer_slack_ns = opts->timer_slack_ns;
+    r->loop_thread = pthread_self();
+    if (loop != NULL) {
+        r->loop = loop;
+        r->borrowed = true;
+    } else {
+        rc = uv_loop_init(&r->own_loop);
+        if (rc != 0) {
+            release_memory(r);
+            goto fail;
+        }
+        r->loop = &r->own_loop;
+    }
+    unsigned made = 0;
+    if ((rc = weft__time_init(r)) != 0)
+        goto fail_handles;
+    made |= H_TIMER | H_IDLE;
+    if ((rc = weft__thread_calls_init(r)) != 0)
+        goto fail_handles;
+    made |= H_ASYNC;
+    /* thread-calls.c set the async callback; the reactor's own callback wraps it. */
+    r->async.async_cb = on_async;
+    if ((rc = uv_prepare_init(r->loop, &r->prepare)) != 0)
+        goto fail_handles;
+    made |= H_PREPARE;
+    r->prepare.data = r;
+    uv_prepare_start(&r->prepare, on_prepare);
+    uv_unref((uv_handle_t *)&r->prepare);
+    if ((rc = uv_signal_init(r->loop, &r->sigint)) != 0)
+        goto fail_handles;
+    made |= H_SIGINT;
+    if ((rc = uv_signal_init(r->loop, &r->sigterm)) != 0)
+        goto fail_handles;
+    made |= H_SIGTERM;
+    if ((rc = uv_signal_init(r->loop, &r->sighup)) != 0)
+        goto fail_handles;
+    made |= H_SIGHUP;
+    r->sigint.data = r->sigterm.data = r->sighup.data = r;
+    if (r->borrowed) {
+        uv_unref((uv_handle_t *)&r->async);
+        uv_unref((uv_handle_t *)&r->soon_idle);
+    }
+    if (err != NULL)
+        *err = 0;
+    return r;
+
+fail_handles:
+    teardown(r, made);
+fail:
+    if (err != NULL)
+        *err = rc;
+    return NULL;
+}
+
+weft_reactor_t *weft_reactor_new(const weft_reactor_options_t *opts, int *err)
+{
+    return create(NULL, opts, err);
+}
+
+weft_reactor_t *weft_reactor_new_from_uv(uv_loop_t *loop, const weft_reactor_options_t *opts,
+                                         int *err)
+{
+    if (loop == NULL) {
+        if (err != NULL)
+            *err = WEFT_EINVAL;
+        return NULL;
+    }
+    return create(loop, opts, err);
+}
+
+/* ---------------------------------------------------------------- run and stop */
+
+static void finish_stop(weft_reactor_t *r)
+{
+    r->stop_pending = false;
+    weft__thread_calls_close_and_drain(r);
+    r->state = REACTOR_STOPPED;
+    uv_stop(r->loop);
+    weft__reactor_log(r, WEFT_LOG_DEBUG, "stopped");
+}
+
+static void on_async(uv_async_t *h)
+{
+    weft_reactor_t *r = h->data;
+    weft__thread_calls_on_async(h);
+    if (r->stop_pending && r->state == REACTOR_STOPPING)
+        finish_stop(r);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    weft_reactor_t *r = h->data;
+    if (signum == SIGHUP) {
+        if (r->sighup_fn != NULL) {
+            weft__reactor_count_callback(r);
+            r->sighup_fn(r->sighup_arg);
+        } else {
+            weft__reactor_log(r, WEFT_LOG_INFO, "SIGHUP ignored: no hook set");
+        }
+        return;
+    }
+    weft__reactor_log(r, WEFT_LOG_INFO, "received %s, stopping",
+                      signum == SIGINT ? "SIGINT" : "SIGTERM");
+    if (r->exit_signal == 0)
+        r->exit_signal = signum;
+    (void)weft_reactor_stop(r);
+}
+
+static void signals_start(weft_reactor_t *r)
+{
+    if (!r->install_signals || r->signals_on)
+        return;
+    uv_signal_start(&r->sigint, on_signal, SIGINT);
+    uv_signal_start(&r->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&r->sighup, on_signal, SIGHUP);
+    /* Waiting for a signal is no reason to keep the loop alive. */
+    uv_unref((uv_handle_t *)&r->sigint);
+    uv_unref((uv_handle_t *)&r->sigterm);
+    uv_unref((uv_handle_t *)&r->sighup);
+    r->signals_on = true;
+}
+
+static void signals_stop(weft_reactor_t *r)
+{
+    if (!r->signals_on)
+        return;
+    uv_signal_stop(&r->sigint);
+    uv_signal_stop(&r->sigterm);
+    uv_signal_stop(&r->sighup);
+    r->signals_on = false;
+}
+
+int weft_reactor_run(weft_reactor_t *r)
+{
+    if (r->borrowed)
+        return WEFT_EINVAL;
+    switch (r->state) {
+    case REACTOR_RUNNING:
+    case REACTOR_STOPPING:
+        return WEFT_EALREADY;
+    case REACTOR_STOPPED:
+        return WEFT_ECLOSED;
+    default:
+        break;
+    }
+    r->loop_thread = pthread_self();
+    if (r->timer_slack_ns != 0 && prctl(PR_SET_TIMERSLACK, r->timer_slack_ns, 0, 0, 0) != 0)
+        weft__reactor_log(r, WEFT_LOG_WARN, "could not set timer slack to %lu ns",
+                          r->timer_slack_ns);
+    signals_start(r);
+    r->state = REACTOR_RUNNING;
+    weft__reactor_log(r, WEFT_LOG_DEBUG, "running");
+    uv_run(r->loop, UV_RUN_DEFAULT);
+    signals_stop(r);
+    return 0;
+}
+
+int weft_reactor_stop(weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    if (r->state == REACTOR_STOPPING || r->state == REACTOR_STOPPED)
+        return WEFT_EALREADY;
+    if (r->state != REACTOR_RUNNING)
+        return WEFT_ENOTRUNNING;
+    r->state = REACTOR_STOPPING;
+    r->stop_pending = true;
+    /* Finish at the next async callback: after the current pass, with no allocation. */
+    uv_async_send(&r->async);
+    return 0;
+}
+
+void weft_reactor_crash(weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    if (r->state != REACTOR_RUNNING && r->state != REACTOR_STOPPING)
+        return;
+    r->state = REACTOR_CRASHED;
+    r->stop_pending = false;
+    uv_stop(r->loop);
+}
+
+bool weft_reactor_is_running(const weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    return r->state == REACTOR_RUNNING;
+}
+
+int weft_reactor_exit_signal(const weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    return r->exit_signal;
+}
+
+void weft_reactor_set_sighup_hook(weft_reactor_t *r, weft_call_fn fn, void *arg)
+{
+    WEFT__LOOP_ONLY(r);
+    r->sighup_fn = fn;
+    r->sighup_arg = fn ? arg : NULL;
+}
+
+const char *weft_reactor_name(const weft_reactor_t *r)
+{
+    return r->name;
+}
+
+uv_loop_t *weft_reactor_get_uv_loop(weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    return r->loop;
+}
+
+/* ---------------------------------------------------------------- free */
+
+typedef struct {
+    const weft_reactor_t *r;
+    int foreign;
+} walk_t;
+
+static void count_foreign(uv_handle_t *h, void *arg)
+{
+    walk_t *w = arg;
+    const weft_reactor_t *r = w->r;
+    if (uv_is_closing(h))
+        return;
+    if (h == (uv_handle_t *)&r->timer || h == (uv_handle_t *)&r->soon_idle ||
+        h == (uv_handle_t *)&r->prepare || h == (uv_handle_t *)&r->async ||
+        h == (uv_handle_t *)&r->sigint || h == (uv_handle_t *)&r->sigterm ||
+        h == (uv_handle_t *)&r->sighup)
+        return;
+    w->foreign++;
+}
+
+int weft_reactor_free(weft_reactor_t *r)
+{
+    if (r == NULL)
+        return 0;
+    WEFT__LOOP_ONLY(r);
+    if (r->state == REACTOR_RUNNING || r->state == REACTOR_STOPPING)
+        return WEFT_EBUSY;
+    /* Every accepted thread call runs exactly once, and no new one is taken. */
+    weft__thread_calls_close_and_drain(r);
+    walk_t w = {r, 0};
+    if (!r->borrowed)
+        uv_walk(r->loop, count_foreign, &w);
+    size_t soon = weft__time_soon_pending(r);
+    if (r->heap_len > 0 || soon > 0 || w.foreign > 0) {
+        weft__reactor_log(r, WEFT_LOG_WARN,
+                          "cannot free: %u delayed calls, %zu call_soon calls and %d libuv "
+                          "handles of the caller still open",
+                          r->heap_len, soon, w.foreign);
+        return WEFT_EBUSY;
+    }
+    signals_stop(r);
+    teardown(r, H_TIMER | H_IDLE | H_PREPARE | H_ASYNC | H_SIGINT | H_SIGTERM | H_SIGHUP);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- embedding and health */
+
+int weft_reactor_backend_fd(const weft_reactor_t *r)
+{
+    return uv_backend_fd(r->loop);
+}
+
+int weft_reactor_backend_timeout(const weft_reactor_t *r)
+{
+    return uv_backend_timeout(r->loop);
+}
+
+int weft_reactor_run_once_nowait(weft_reactor_t *r)
+{
+    WEFT__LOOP_ONLY(r);
+    return uv_run(r->loop, UV_RUN_NOWAIT);
+}
+
+void weft_reactor_get_stats(const weft_reactor_t *r, weft_reactor_stats_t *out)
+{
+    WEFT__LOOP_ONLY(r);
+    *out = r->stats;
+    out->pending_delayed_calls = r->heap_len;
+}

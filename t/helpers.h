@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: MIT */
+/* Helpers shared by weft's tests: reactors per test, running until a flag, teardown. */
+#ifndef WEFT_T_HELPERS_H
+#define WEFT_T_HELPERS_H
+
+#include <stdbool.h>
+
+#include <weft/reactor.h>
+
+/* A reactor for one test, named after nothing in particular, without signal handlers;
+ * manual selects the manual clock. Bails out if it cannot be made. */
+weft_reactor_t *t_reactor(bool manual);
+
+/* Runs loop iterations (blocking ones) until *flag is true or `limit` iterations passed;
+ * returns *flag. The TAP watchdog bounds the wall time. */
+bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit);
+
+/* Frees r and checks that weft_reactor_free returns 0 (nothing left open). */
+bool t_teardown(weft_reactor_t *r);
+
+/* True when the tests run under valgrind (make valgrind): scale big loops down. */
+bool t_under_valgrind(void);
+
+#endif /* WEFT_T_HELPERS_H */
