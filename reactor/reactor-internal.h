@@ -40,6 +40,12 @@ typedef struct weft__call_node_s {
     void *arg;
 } weft__call_node_t;
 
+/* A queued call_from_thread call. */
+typedef struct {
+    weft_call_fn fn;
+    void *arg;
+} weft__thread_call_t;
+
 typedef enum {
     REACTOR_NEW = 0,
     REACTOR_RUNNING,
@@ -89,15 +95,15 @@ struct weft_reactor_s {
     weft__call_node_t *node_cache; /* loop-only free list */
     size_t node_cache_len;
 
-    /* call_from_thread (thread-calls.c): everything under tc_lock. */
+    /* call_from_thread (thread-calls.c): two arrays swapped whole. tc_in and the flags are
+     * under tc_lock; tc_out is the loop's alone. */
     pthread_mutex_t tc_lock;
-    weft__call_node_t *tc_head, *tc_tail;
-    weft__call_node_t *tc_free;
-    size_t tc_free_len;
+    weft__thread_call_t *tc_in;
+    size_t tc_in_len, tc_in_cap;
     bool tc_wake_pending;
     bool tc_closed;
-    /* Loop-only: accepted calls taken off the shared list but not run yet. */
-    weft__call_node_t *tc_local_head, *tc_local_tail;
+    weft__thread_call_t *tc_out;
+    size_t tc_out_len, tc_out_pos, tc_out_cap;
 
     /* Loop health. */
     weft_reactor_stats_t stats;

@@ -2,17 +2,16 @@
 /* weft_reactor_call_from_thread: the one reactor entry any thread may use. */
 
 /*
- * Design. Producers append a node to one FIFO list under tc_lock; that keeps each thread's
- * calls in order and lets TSan see every hand-over (uv_async_send only wakes the loop, it
- * publishes nothing). Nodes come from a free list kept under the same lock, so a steady
- * stream of calls allocates nothing. The producer that finds no wake pending sets
- * tc_wake_pending and, after unlocking, calls uv_async_send: one wake per batch, however many
- * threads post.
+ * Design. Two arrays of (fn, arg). Producers append to tc_in under tc_lock, which keeps each
+ * thread's calls in order and lets TSan see every hand-over (uv_async_send only wakes the
+ * loop; it publishes nothing). The producer that finds no wake pending sets tc_wake_pending
+ * and, after unlocking, calls uv_async_send: one wake per batch, however many threads post.
  *
- * The loop's async callback takes the whole list in O(1) and clears tc_wake_pending under the
- * lock, then runs up to thread_calls_per_tick calls with no lock held, so timers and sockets
- * keep their turn; what is left stays on a loop-only list and the loop wakes itself for the
- * next iteration. The nodes of the batch go back to the free list under one more lock.
+ * The loop, once it has run everything in tc_out, swaps the two arrays under the lock (O(1);
+ * the wake flag is cleared there) and runs up to thread_calls_per_tick calls with no lock
+ * held, so timers and sockets keep their turn; while calls remain, in either array, it wakes
+ * itself for the next iteration. The arrays only grow (under the lock, amortised), so steady
+ * traffic allocates nothing and the loop never touches the lock per call.
  *
  * Closing sets tc_closed under the lock (later calls get WEFT_ECLOSED) and then runs every
  * call accepted before it: nothing accepted is ever lost or run twice.
@@ -22,7 +21,7 @@
 #include "../common/alloc-internal.h"
 #include "reactor-internal.h"
 
-#define FREE_LIST_MAX 4096
+#define INITIAL_CAP 256
 
 int weft_reactor_call_from_thread(weft_reactor_t *r, weft_call_fn fn, void *arg)
 {
@@ -33,26 +32,18 @@ int weft_reactor_call_from_thread(weft_reactor_t *r, weft_call_fn fn, void *arg)
         pthread_mutex_unlock(&r->tc_lock);
         return WEFT_ECLOSED;
     }
-    weft__call_node_t *n = r->tc_free;
-    if (n != NULL) {
-        r->tc_free = n->next;
-        r->tc_free_len--;
-    } else {
-        /* Unlocked would be nicer, but this is only the warm-up: the list then recycles. */
-        n = weft__malloc(sizeof(*n));
-        if (n == NULL) {
+    if (r->tc_in_len == r->tc_in_cap) {
+        /* Growth only: once both arrays are big enough for the traffic this never runs. */
+        size_t cap = r->tc_in_cap ? r->tc_in_cap * 2 : INITIAL_CAP;
+        weft__thread_call_t *in = weft__realloc(r->tc_in, cap * sizeof(*in));
+        if (in == NULL) {
             pthread_mutex_unlock(&r->tc_lock);
             return WEFT_ENOMEM;
         }
+        r->tc_in = in;
+        r->tc_in_cap = cap;
     }
-    n->fn = fn;
-    n->arg = arg;
-    n->next = NULL;
-    if (r->tc_tail != NULL)
-        r->tc_tail->next = n;
-    else
-        r->tc_head = n;
-    r->tc_tail = n;
+    r->tc_in[r->tc_in_len++] = (weft__thread_call_t){fn, arg};
     bool wake = !r->tc_wake_pending;
     r->tc_wake_pending = true;
     pthread_mutex_unlock(&r->tc_lock);
@@ -61,73 +52,50 @@ int weft_reactor_call_from_thread(weft_reactor_t *r, weft_call_fn fn, void *arg)
     return 0;
 }
 
-/* Moves the shared list onto the loop-only list. Loop thread. */
-static void take_shared(weft_reactor_t *r)
+/* Once tc_out is used up, swaps in what producers queued. Returns whether calls remain in
+ * tc_in afterwards (only when tc_out still had calls). Loop thread. */
+static bool take_shared(weft_reactor_t *r)
 {
+    bool more;
     pthread_mutex_lock(&r->tc_lock);
-    weft__call_node_t *head = r->tc_head, *tail = r->tc_tail;
-    r->tc_head = r->tc_tail = NULL;
+    if (r->tc_out_pos == r->tc_out_len) {
+        weft__thread_call_t *out = r->tc_out;
+        size_t cap = r->tc_out_cap;
+        r->tc_out = r->tc_in;
+        r->tc_out_cap = r->tc_in_cap;
+        r->tc_out_len = r->tc_in_len;
+        r->tc_out_pos = 0;
+        r->tc_in = out;
+        r->tc_in_cap = cap;
+        r->tc_in_len = 0;
+    }
+    more = r->tc_in_len > 0;
     r->tc_wake_pending = false;
     pthread_mutex_unlock(&r->tc_lock);
-    if (head == NULL)
-        return;
-    if (r->tc_local_tail != NULL)
-        r->tc_local_tail->next = head;
-    else
-        r->tc_local_head = head;
-    r->tc_local_tail = tail;
+    return more;
 }
 
-/* Runs up to limit calls of the loop-only list; returns their nodes to the free list. */
-static size_t run_local(weft_reactor_t *r, size_t limit)
+/* Runs up to limit calls of tc_out. */
+static void run_out(weft_reactor_t *r, size_t limit)
 {
-    weft__call_node_t *done_head = NULL, *done_tail = NULL;
-    size_t ran = 0;
-    while (r->tc_local_head != NULL && ran < limit) {
-        weft__call_node_t *n = r->tc_local_head;
-        r->tc_local_head = n->next;
-        if (r->tc_local_head == NULL)
-            r->tc_local_tail = NULL;
-        /* Unlinked before the call, so a call may post again or close the reactor. */
-        weft_call_fn fn = n->fn;
-        void *arg = n->arg;
-        n->next = done_head;
-        done_head = n;
-        if (done_tail == NULL)
-            done_tail = n;
-        ran++;
+    size_t end = r->tc_out_len - r->tc_out_pos > limit ? r->tc_out_pos + limit : r->tc_out_len;
+    while (r->tc_out_pos < end) {
+        /* Consumed before the call, so a call may post again or close the reactor. */
+        weft__thread_call_t c = r->tc_out[r->tc_out_pos++];
         r->stats.thread_calls++;
         weft__reactor_count_callback(r);
-        fn(arg);
+        c.fn(c.arg);
     }
-    if (done_head != NULL) {
-        weft__call_node_t *spill = NULL;
-        pthread_mutex_lock(&r->tc_lock);
-        if (r->tc_free_len + ran <= FREE_LIST_MAX) {
-            done_tail->next = r->tc_free;
-            r->tc_free = done_head;
-            r->tc_free_len += ran;
-        } else {
-            spill = done_head;
-        }
-        pthread_mutex_unlock(&r->tc_lock);
-        while (spill != NULL) {
-            weft__call_node_t *next = spill->next;
-            weft__free(spill);
-            spill = next;
-        }
-    }
-    return ran;
 }
 
 void weft__thread_calls_on_async(uv_async_t *handle)
 {
     weft_reactor_t *r = handle->data;
     r->stats.wakeups++;
-    take_shared(r);
-    run_local(r, r->thread_calls_per_tick);
+    bool more = take_shared(r);
+    run_out(r, r->thread_calls_per_tick);
     /* More than one batch waiting: come back next iteration, after timers and I/O. */
-    if (r->tc_local_head != NULL)
+    if (more || r->tc_out_pos < r->tc_out_len)
         uv_async_send(&r->async);
 }
 
@@ -137,9 +105,12 @@ void weft__thread_calls_close_and_drain(weft_reactor_t *r)
     r->tc_closed = true;
     pthread_mutex_unlock(&r->tc_lock);
     /* Nothing new can arrive now; run everything accepted before, in order. */
-    take_shared(r);
-    while (r->tc_local_head != NULL)
-        run_local(r, SIZE_MAX);
+    for (;;) {
+        run_out(r, SIZE_MAX);
+        take_shared(r);
+        if (r->tc_out_pos == r->tc_out_len)
+            break;
+    }
 }
 
 int weft__thread_calls_init(weft_reactor_t *r)
@@ -153,12 +124,8 @@ int weft__thread_calls_init(weft_reactor_t *r)
 
 void weft__thread_calls_release(weft_reactor_t *r)
 {
-    weft__call_node_t *n = r->tc_free;
-    while (n != NULL) {
-        weft__call_node_t *next = n->next;
-        weft__free(n);
-        n = next;
-    }
-    r->tc_free = NULL;
+    weft__free(r->tc_in);
+    weft__free(r->tc_out);
+    r->tc_in = r->tc_out = NULL;
     pthread_mutex_destroy(&r->tc_lock);
 }
