@@ -6,6 +6,8 @@
 #include <weft/compiler.h>
 #include <weft/version.h>
 #include <weft/error.h>
+#include <weft/failure.h>
+#include <weft/deferred.h>
 #include <weft/log.h>
 #include <weft/default-pools.h>
 
