@@ -8,6 +8,7 @@
 #include <weft/error.h>
 #include <weft/failure.h>
 #include <weft/deferred.h>
+#include <weft/defer-util.h>
 #include <weft/log.h>
 #include <weft/default-pools.h>
 

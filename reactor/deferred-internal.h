@@ -23,4 +23,8 @@
  * refusal is logged (component "deferred", warn) instead. Borrows d. Thread: loop. */
 void weft__deferred_cancel_from_timer(weft_deferred_t *d);
 
+/* True while d's result is promised to another deferred (one waits on d, or d was chained):
+ * weft_deferred_add_callbacks would refuse with WEFT_EBUSY. Thread: loop. */
+bool weft__deferred_promised(const weft_deferred_t *d);
+
 #endif /* WEFT_REACTOR_DEFERRED_INTERNAL_H */

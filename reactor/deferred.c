@@ -711,3 +711,8 @@ void weft__deferred_cancel_from_timer(weft_deferred_t *d)
         weft_log(WEFT_LOG_WARN, "deferred", "timeout: the canceller could not cancel (%s)",
                  weft_err_name(rc));
 }
+
+bool weft__deferred_promised(const weft_deferred_t *d)
+{
+    return d->handoffs > 0;
+}
