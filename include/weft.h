@@ -6,6 +6,9 @@
 #include <weft/compiler.h>
 #include <weft/version.h>
 #include <weft/error.h>
+#include <weft/failure.h>
+#include <weft/deferred.h>
+#include <weft/defer-util.h>
 #include <weft/log.h>
 #include <weft/default-pools.h>
 #include <weft/reactor.h>
