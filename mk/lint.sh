@@ -63,7 +63,9 @@ done
 $CLANG_FORMAT --dry-run -Werror $FORMAT_FILES || fail "clang-format wants changes: run make format"
 
 # 8. No stray debugging or disabled code.
-if grep -rnE '^[[:space:]]*#[[:space:]]*if[[:space:]]+0\b' common reactor threadpool bridge; then
+rooms=$(for d in common reactor threadpool bridge; do [ -d "$d" ] && echo "$d"; done)
+# shellcheck disable=SC2086 # one argument per room
+if grep -rnE '^[[:space:]]*#[[:space:]]*if[[:space:]]+0\b' $rooms; then
     fail "#if 0 blocks (STYLE.md 2.10)"
 fi
 
