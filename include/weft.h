@@ -13,5 +13,7 @@
 #include <weft/default-pools.h>
 #include <weft/reactor.h>
 #include <weft/time.h>
+#include <weft/events.h>
+#include <weft/task.h>
 
 #endif /* WEFT_H */

@@ -9,9 +9,12 @@
 
 #include <uv.h>
 
+#include <weft/events.h>
 #include <weft/log.h>
 #include <weft/reactor.h>
 #include <weft/time.h>
+
+#include "../common/list-internal.h"
 
 /* A delayed call lives in a slot of a growing array; the heap holds slot indices. */
 typedef enum {
@@ -105,6 +108,13 @@ struct weft_reactor_s {
     weft__thread_call_t *tc_out;
     size_t tc_out_len, tc_out_pos, tc_out_cap;
 
+    /* System event triggers (events.c). */
+    weft__list_t triggers; /* weft__trigger_t, in the order they were added */
+    weft__list_t firings;  /* weft__firing_t of the events firing now */
+    weft_trigger_id_t next_trigger_id;
+    bool running_flag; /* Twisted's `running`: from during-startup to during-shutdown */
+    double shutdown_deadline;
+
     /* Loop health. */
     weft_reactor_stats_t stats;
     uint64_t tick_callbacks;
@@ -130,6 +140,18 @@ uint64_t weft__time_now_ns(const weft_reactor_t *r);
 size_t weft__time_soon_pending(const weft_reactor_t *r);
 weft__call_node_t *weft__node_get(weft_reactor_t *r);
 void weft__node_put(weft_reactor_t *r, weft__call_node_t *node);
+
+/* events.c */
+void weft__events_init(weft_reactor_t *r);
+/* Fires "startup" (from run) and "shutdown" (from stop); when the shutdown's after phase is
+ * done, calls weft__reactor_shutdown_done. */
+int weft__events_fire_startup(weft_reactor_t *r);
+int weft__events_fire_shutdown(weft_reactor_t *r);
+void weft__reactor_shutdown_done(weft_reactor_t *r);
+/* True while some event waits on before-phase deferreds. */
+bool weft__events_busy(const weft_reactor_t *r);
+/* Frees the triggers that never ran. */
+void weft__events_release(weft_reactor_t *r);
 
 /* thread-calls.c */
 int weft__thread_calls_init(weft_reactor_t *r);

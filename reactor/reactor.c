@@ -64,6 +64,7 @@ void weft_reactor_options_init(weft_reactor_options_t *opts)
     opts->name = "main";
     opts->install_signal_handlers = true;
     opts->thread_calls_per_tick = 1024;
+    opts->shutdown_deadline = 30.0;
 }
 
 /* ---------------------------------------------------------------- release */
@@ -140,7 +141,7 @@ static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opt
         opts = &defaults;
     }
     int rc = 0;
-    if (opts->thread_calls_per_tick == 0) {
+    if (opts->thread_calls_per_tick == 0 || !(opts->shutdown_deadline >= 0)) {
         rc = WEFT_EINVAL;
         goto fail;
     }
@@ -158,6 +159,8 @@ static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opt
     r->install_signals = opts->install_signal_handlers;
     r->thread_calls_per_tick = opts->thread_calls_per_tick;
     r->timer_slack_ns = opts->timer_slack_ns;
+    r->shutdown_deadline = opts->shutdown_deadline;
+    weft__events_init(r);
     r->loop_thread = pthread_self();
     if (loop != NULL) {
         r->loop = loop;
@@ -229,9 +232,10 @@ weft_reactor_t *weft_reactor_new_from_uv(uv_loop_t *loop, const weft_reactor_opt
 
 /* ---------------------------------------------------------------- run and stop */
 
-static void finish_stop(weft_reactor_t *r)
+void weft__reactor_shutdown_done(weft_reactor_t *r)
 {
-    r->stop_pending = false;
+    if (r->state != REACTOR_STOPPING)
+        return; /* crashed meanwhile: run has returned already */
     weft__thread_calls_close_and_drain(r);
     r->state = REACTOR_STOPPED;
     uv_stop(r->loop);
@@ -242,8 +246,17 @@ static void on_async(uv_async_t *h)
 {
     weft_reactor_t *r = h->data;
     weft__thread_calls_on_async(h);
-    if (r->stop_pending && r->state == REACTOR_STOPPING)
-        finish_stop(r);
+    if (r->stop_pending && r->state == REACTOR_STOPPING) {
+        r->stop_pending = false;
+        int rc = weft__events_fire_shutdown(r);
+        if (rc != 0) {
+            /* Out of memory (or shutdown fired by hand): stop without the triggers. */
+            weft__reactor_log(r, WEFT_LOG_ERROR, "shutdown triggers skipped: %s",
+                              weft_strerror(rc));
+            r->running_flag = false;
+            weft__reactor_shutdown_done(r);
+        }
+    }
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -309,6 +322,11 @@ int weft_reactor_run(weft_reactor_t *r)
     signals_start(r);
     r->state = REACTOR_RUNNING;
     weft__reactor_log(r, WEFT_LOG_DEBUG, "running");
+    int rc = weft__events_fire_startup(r);
+    if (rc != 0) {
+        weft__reactor_log(r, WEFT_LOG_ERROR, "startup triggers skipped: %s", weft_strerror(rc));
+        r->running_flag = true;
+    }
     uv_run(r->loop, UV_RUN_DEFAULT);
     signals_stop(r);
     return 0;
@@ -334,6 +352,7 @@ void weft_reactor_crash(weft_reactor_t *r)
     if (r->state != REACTOR_RUNNING && r->state != REACTOR_STOPPING)
         return;
     r->state = REACTOR_CRASHED;
+    r->running_flag = false;
     r->stop_pending = false;
     uv_stop(r->loop);
 }
@@ -341,7 +360,7 @@ void weft_reactor_crash(weft_reactor_t *r)
 bool weft_reactor_is_running(const weft_reactor_t *r)
 {
     WEFT__LOOP_ONLY(r);
-    return r->state == REACTOR_RUNNING;
+    return r->running_flag;
 }
 
 int weft_reactor_exit_signal(const weft_reactor_t *r)
@@ -402,13 +421,16 @@ int weft_reactor_free(weft_reactor_t *r)
     if (!r->borrowed)
         uv_walk(r->loop, count_foreign, &w);
     size_t soon = weft__time_soon_pending(r);
-    if (r->heap_len > 0 || soon > 0 || w.foreign > 0) {
+    bool firing = weft__events_busy(r);
+    if (r->heap_len > 0 || soon > 0 || w.foreign > 0 || firing) {
         weft__reactor_log(r, WEFT_LOG_WARN,
-                          "cannot free: %u delayed calls, %zu call_soon calls and %d libuv "
+                          "cannot free: %u delayed calls, %zu call_soon calls, %s and %d libuv "
                           "handles of the caller still open",
-                          r->heap_len, soon, w.foreign);
+                          r->heap_len, soon, firing ? "an event firing" : "no event firing",
+                          w.foreign);
         return WEFT_EBUSY;
     }
+    weft__events_release(r);
     signals_stop(r);
     teardown(r, H_TIMER | H_IDLE | H_PREPARE | H_ASYNC | H_SIGINT | H_SIGTERM | H_SIGHUP);
     return 0;

@@ -47,6 +47,9 @@ typedef struct {
     /* Most call_from_thread calls run per loop iteration before timers and sockets get their
      * turn again. Default 1024. */
     unsigned thread_calls_per_tick;
+    /* Seconds weft_reactor_stop waits for before-shutdown triggers' deferreds before it names
+     * the late ones in the log, cancels them and goes on (<weft/events.h>). Default 30. */
+    double shutdown_deadline;
     /* Timer slack for the loop thread in nanoseconds (prctl PR_SET_TIMERSLACK), applied when
      * run starts; 0 leaves the kernel's default (50 us). Lower values cut timer lateness. */
     unsigned long timer_slack_ns;
@@ -77,7 +80,9 @@ weft_reactor_new_from_uv(struct uv_loop_s *loop, const weft_reactor_options_t *o
 
 /*
  * Runs the loop until the reactor is stopped (or crashed). The calling thread becomes the
- * loop thread. Installs the signal handlers (unless opted out) and applies the timer slack.
+ * loop thread. Installs the signal handlers (unless opted out), applies the timer slack and
+ * fires the "startup" event (<weft/events.h>); after-startup triggers and call_when_running
+ * functions run once its before triggers' deferreds have fired.
  * Thread: loop (the thread that will run it).
  * Returns: 0 after a stop or crash; WEFT_EALREADY if it is already running; WEFT_ECLOSED if
  * it was stopped before (a reactor cannot be restarted); WEFT_EINVAL for a borrowed loop,
@@ -86,7 +91,9 @@ weft_reactor_new_from_uv(struct uv_loop_s *loop, const weft_reactor_options_t *o
 WEFT_EXPORT WEFT_NODISCARD int weft_reactor_run(weft_reactor_t *r);
 
 /*
- * Starts a graceful stop: at the end of the current loop pass the reactor stops taking
+ * Starts a graceful stop: on the next loop pass the "shutdown" event fires (<weft/events.h>):
+ * its before triggers run and the loop keeps serving while their deferreds are pending (up to
+ * shutdown_deadline), then its during and after triggers run; then the reactor stops taking
  * thread calls (later ones get WEFT_ECLOSED), runs every thread call already accepted, and
  * returns from weft_reactor_run. Thread: loop.
  * Returns: 0; WEFT_ENOTRUNNING if it is not running; WEFT_EALREADY if it is already stopping.
@@ -97,13 +104,15 @@ WEFT_EXPORT int weft_reactor_stop(weft_reactor_t *r);
  * again. Does nothing if not running. Thread: loop. */
 WEFT_EXPORT void weft_reactor_crash(weft_reactor_t *r);
 
-/* True from the start of run until stop completes or crash. Thread: loop. */
+/* Twisted's `running`: true from the during phase of startup until the during phase of
+ * shutdown, or a crash. Thread: loop. */
 WEFT_EXPORT bool weft_reactor_is_running(const weft_reactor_t *r);
 
 /*
  * Releases the reactor. Refuses, changing nothing, while anything is open: then it logs what
- * (pending delayed calls, call_soon calls, or handles the caller added to the reactor's own
- * loop) and returns WEFT_EBUSY. Thread calls accepted but not yet run are run first.
+ * (pending delayed calls, call_soon calls, an event still waiting on its before triggers, or
+ * handles the caller added to the reactor's own loop) and returns WEFT_EBUSY. Triggers that
+ * never ran are dropped. Thread calls accepted but not yet run are run first.
  * A borrowed loop gets its handles closed; their memory is released by the loop's close
  * callbacks (asynchronous release): no weft callback runs after this returns.
  * weft_reactor_free(NULL) returns 0. Thread: loop.
