@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The deferred: its callback list, the iterative chain runner, cancellation, release. */
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -38,6 +39,8 @@
  * Release. The last unref destroys the deferred: it logs an unhandled failure, frees its result
  * and drops the references its unrun hand-off pairs hold. Those drops can cascade (a long
  * chain of waiting deferreds), so destruction runs from a per-thread worklist, not recursively.
+ * Release builds then keep the memory in a small per-thread cache (see cache_put), so steady
+ * state allocates nothing per deferred or per callback.
  */
 
 #define INLINE_PAIRS 4
@@ -121,11 +124,109 @@ static void misuse(const char *what, int code)
 
 /* ------------------------------------------------------------------ lifetime */
 
+/* Per-thread state, in one block so that a function touching several fields pays for one TLS
+ * lookup. Deferreds never cross threads, so no lock is involved. */
+static _Thread_local struct {
+    weft_deferred_t *dead_head; /* released, waiting for the outermost unref to destroy them */
+    bool destroying;            /* an unref up the stack is draining dead_head */
+    weft_deferred_t *cache_head;
+    unsigned cache_len;
+    bool cache_registered;
+} tls;
+
+/*
+ * A small per-thread cache of released deferreds, each keeping its heap pair array (up to
+ * CACHE_KEEP_PAIRS pairs), so that steady-state create/fire/release allocates nothing. Debug
+ * builds skip it, so that ASan sees every use after release. A thread's cache is freed when
+ * the thread exits (a pthread key destructor) or by weft__deferred_cache_drain.
+ */
+#ifndef WEFT_DEBUG
+#define CACHE_MAX        64
+#define CACHE_KEEP_PAIRS 64
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_thread_exit(void *unused)
+{
+    (void)unused;
+    weft__deferred_cache_drain();
+}
+
+static void cache_make_key(void)
+{
+    if (pthread_key_create(&cache_key, cache_thread_exit) != 0)
+        cache_key = (pthread_key_t)-1;
+}
+
+/* Keeps d for reuse; false if the cache is full (or cannot be registered). */
+static bool cache_put(weft_deferred_t *d)
+{
+    if (tls.cache_len >= CACHE_MAX)
+        return false;
+    if (!tls.cache_registered) {
+        pthread_once(&cache_once, cache_make_key);
+        if (cache_key == (pthread_key_t)-1 || pthread_setspecific(cache_key, &tls.cache_head) != 0)
+            return false;
+        tls.cache_registered = true;
+    }
+    if (d->pairs != d->inline_pairs && d->cap > CACHE_KEEP_PAIRS) {
+        weft__free(d->pairs);
+        d->pairs = d->inline_pairs;
+        d->cap = INLINE_PAIRS;
+    }
+    d->next_dead = tls.cache_head;
+    tls.cache_head = d;
+    tls.cache_len++;
+    return true;
+}
+
+static weft_deferred_t *cache_get(void)
+{
+    weft_deferred_t *d = tls.cache_head;
+    if (d != NULL) {
+        tls.cache_head = d->next_dead;
+        tls.cache_len--;
+    }
+    return d;
+}
+
+void weft__deferred_cache_drain(void)
+{
+    weft_deferred_t *d;
+    while ((d = cache_get()) != NULL) {
+        if (d->pairs != d->inline_pairs)
+            weft__free(d->pairs);
+        weft__free(d);
+    }
+}
+#else
+static bool cache_put(weft_deferred_t *d)
+{
+    (void)d;
+    return false;
+}
+
+static weft_deferred_t *cache_get(void)
+{
+    return NULL;
+}
+
+void weft__deferred_cache_drain(void)
+{
+}
+#endif
+
 static weft_deferred_t *alloc_deferred(weft_canceller_fn canceller, void *arg)
 {
-    weft_deferred_t *d = weft__malloc(sizeof(*d));
-    if (d == NULL)
-        return NULL;
+    weft_deferred_t *d = cache_get();
+    if (d == NULL) {
+        d = weft__malloc(sizeof(*d));
+        if (d == NULL)
+            return NULL;
+        d->pairs = d->inline_pairs;
+        d->cap = INLINE_PAIRS;
+    }
 #ifdef WEFT_DEBUG
     d->magic = MAGIC_LIVE;
 #endif
@@ -141,10 +242,8 @@ static weft_deferred_t *alloc_deferred(weft_canceller_fn canceller, void *arg)
     d->canceller = canceller;
     d->canceller_arg = arg;
     d->next_dead = NULL;
-    d->pairs = d->inline_pairs;
     d->head = 0;
     d->n = 0;
-    d->cap = INLINE_PAIRS;
     return d;
 }
 
@@ -177,8 +276,6 @@ static void log_unhandled(const weft_failure_t *f)
 
 /* Per thread: deferreds whose last reference went, waiting to be destroyed by the outermost
  * unref on the stack. Deferreds never cross threads, so no lock is involved. */
-static _Thread_local weft_deferred_t *dead_head;
-static _Thread_local bool destroying;
 
 static void destroy(weft_deferred_t *d)
 {
@@ -198,11 +295,13 @@ static void destroy(weft_deferred_t *d)
             weft_deferred_unref(p->ok_arg);
         }
     }
-    if (d->pairs != d->inline_pairs)
-        weft__free(d->pairs);
 #ifdef WEFT_DEBUG
     d->magic = MAGIC_DEAD;
 #endif
+    if (cache_put(d))
+        return;
+    if (d->pairs != d->inline_pairs)
+        weft__free(d->pairs);
     weft__free(d);
 }
 
@@ -214,17 +313,17 @@ void weft_deferred_unref(weft_deferred_t *d)
     WEFT_ASSERT(d->refs > 0);
     if (--d->refs > 0)
         return;
-    d->next_dead = dead_head;
-    dead_head = d;
-    if (destroying)
+    d->next_dead = tls.dead_head;
+    tls.dead_head = d;
+    if (tls.destroying)
         return; /* the outer unref's loop below destroys it */
-    destroying = true;
-    while (dead_head != NULL) {
-        weft_deferred_t *x = dead_head;
-        dead_head = x->next_dead;
+    tls.destroying = true;
+    while (tls.dead_head != NULL) {
+        weft_deferred_t *x = tls.dead_head;
+        tls.dead_head = x->next_dead;
         destroy(x);
     }
-    destroying = false;
+    tls.destroying = false;
 }
 
 /* ------------------------------------------------------------------ the pair list */
@@ -384,8 +483,10 @@ static void run_chain(weft_deferred_t *self)
 {
     if (self->running || self->paused > 0 || self->waiting)
         return;
-    run_stack_t s = {.items = NULL, .len = 0, .cap = STACK_INLINE};
+    run_stack_t s; /* no initialiser: zeroing inline_items on every run costs more than it saves */
     s.items = s.inline_items;
+    s.len = 0;
+    s.cap = STACK_INLINE;
     stack_push(&s, weft_deferred_ref(self));
 
     while (s.len > 0) {
