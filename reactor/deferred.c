@@ -2,6 +2,8 @@
 /* The deferred: its callback list, the iterative chain runner, cancellation, release. */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <weft/deferred.h>
@@ -49,7 +51,7 @@
 #ifdef WEFT_DEBUG
 #define MAGIC_LIVE    0x44656665u /* "Defe" */
 #define MAGIC_DEAD    0xdeadd00du
-#define CHECK_LIVE(d) WEFT_ASSERT((d)->magic == MAGIC_LIVE && "deferred used after its release")
+#define CHECK_LIVE(d) check_live((d), __func__)
 #else
 #define CHECK_LIVE(d) ((void)0)
 #endif
@@ -78,6 +80,7 @@ typedef struct {
 struct weft_deferred_s {
 #ifdef WEFT_DEBUG
     uint32_t magic;
+    pthread_t owner; /* the thread that made it (or adopted it) */
 #endif
     uint32_t refs;
     uint32_t paused;   /* weft_deferred_pause count */
@@ -95,6 +98,35 @@ struct weft_deferred_s {
     uint32_t head, n, cap;
     pair_t inline_pairs[INLINE_PAIRS];
 };
+
+#ifdef WEFT_DEBUG
+/* Debug builds only: a deferred used after its release, or from a thread other than the one
+ * that owns it (Twisted pain point 8: reactor APIs called from worker threads), aborts with a
+ * message naming the function, instead of corrupting the chain. */
+static void check_live(const weft_deferred_t *d, const char *fn)
+{
+    if (d->magic != MAGIC_LIVE) {
+        fprintf(stderr, "weft: %s: deferred %p used after its release\n", fn, (const void *)d);
+        abort();
+    }
+    if (!pthread_equal(d->owner, pthread_self())) {
+        fprintf(stderr,
+                "weft: %s: deferred %p used from a thread other than its own (deferreds belong "
+                "to the reactor thread; use weft_reactor_call_from_thread)\n",
+                fn, (const void *)d);
+        abort();
+    }
+}
+#endif
+
+void weft__deferred_adopt(weft_deferred_t *d)
+{
+#ifdef WEFT_DEBUG
+    d->owner = pthread_self();
+#else
+    (void)d;
+#endif
+}
 
 static const weft_result_t none_result = {WEFT_RESULT_VALUE, NULL, NULL, NULL, NULL};
 
@@ -229,6 +261,7 @@ static weft_deferred_t *alloc_deferred(weft_canceller_fn canceller, void *arg)
     }
 #ifdef WEFT_DEBUG
     d->magic = MAGIC_LIVE;
+    d->owner = pthread_self();
 #endif
     d->refs = 1;
     d->paused = 0;

@@ -362,6 +362,55 @@ static void test_unfired_inner_dropped_frees_everything(void)
     check_int(frees, ==, 1);
 }
 
+static void test_waiting_and_user_paused_resumes_after_both(void)
+{
+    reset();
+    rec_t after = {0};
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *outer = weft_deferred_new();
+    check_err(weft_deferred_add_callback(outer, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_callback(outer, rec_cb, &after), 0);
+    check_err(run(outer, 1), 0);
+    /* The wait is not a user pause: unpause cannot release it. */
+    check_err(weft_deferred_unpause(outer), WEFT_EINVAL);
+    weft_deferred_pause(outer);
+    check_err(run(inner, 3), 0);
+    check(!weft_deferred_waiting(outer));
+    check(weft_deferred_paused(outer));
+    check_int(after.calls, ==, 0); /* the value arrived, but outer is still paused */
+    check_err(weft_deferred_unpause(outer), 0);
+    check_int(after.calls, ==, 1);
+    check_int(after.value, ==, 3);
+    weft_deferred_unref(inner);
+    weft_deferred_unref(outer);
+    check_int(frees, ==, 2);
+}
+
+static void test_returning_deferred_with_a_waiter_fails_the_step(void)
+{
+    reset();
+    rec_t eb = {0};
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *first = weft_deferred_new(), *second = weft_deferred_new();
+    check_err(weft_deferred_add_callback(first, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_callback(second, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_errback(second, rec_eb, &eb), 0);
+    check_err(weft_deferred_add_errback(second, eb_swallow, &eb), 0);
+    check_err(run(first, 1), 0);
+    check_err(run(second, 2), 0);
+    check(weft_deferred_waiting(first));
+    check(!weft_deferred_waiting(second));
+    check_int(eb.calls, ==, 2);
+    check_ptr(eb.type, ==, &weft_error_type);
+    check_int(misuse_logs, ==, 1);
+    check_err(run(inner, 3), 0);
+    check(!weft_deferred_waiting(first));
+    weft_deferred_unref(inner);
+    weft_deferred_unref(first);
+    weft_deferred_unref(second);
+    check_int(frees, ==, 3);
+}
+
 /* ------------------------------------------------------------------ 9.5: depth */
 
 #define DEEP 100000
@@ -1090,6 +1139,34 @@ static void *thread_body(void *arg)
     return NULL;
 }
 
+#ifdef WEFT_DEBUG
+static void *fire_from_thread(void *arg)
+{
+    int rc = weft_deferred_callback(arg, NULL, NULL);
+    (void)rc;
+    return NULL;
+}
+
+static void fire_on_other_thread(void *arg)
+{
+    (void)arg;
+    weft_deferred_t *d = weft_deferred_new();
+    pthread_t t;
+    if (pthread_create(&t, NULL, fire_from_thread, d) == 0)
+        pthread_join(t, NULL);
+    exit(0); /* reached only if nothing aborted */
+}
+#endif
+
+static void test_wrong_thread_aborts_in_debug(void)
+{
+#ifdef WEFT_DEBUG
+    check(dies_ok(fire_on_other_thread, NULL, "used from a thread other than its own"));
+#else
+    t_skip("the owner-thread check is compiled in debug builds only (WEFT_DEBUG)");
+#endif
+}
+
 static void test_thread_exit_frees_cache(void)
 {
     /* Deferreds belong to one thread, any thread: a second thread's cache of released
@@ -1126,6 +1203,10 @@ int main(void)
          "a waiting deferred is kept alive by the deferred it waits on");
     TEST(test_unfired_inner_dropped_frees_everything(),
          "dropping an unfired inner deferred frees the waiting outer with nothing run");
+    TEST(test_waiting_and_user_paused_resumes_after_both(),
+         "a waiting deferred also paused by the user resumes only after its unpause");
+    TEST(test_returning_deferred_with_a_waiter_fails_the_step(),
+         "callback returning a deferred another one already waits on fails that step");
     TEST(test_deep_chain_of_waits_is_iterative(),
          "a chain of 100 000 deferreds each waiting on the next runs without recursion");
     TEST(test_deep_chain_deferred_is_iterative(),
@@ -1194,6 +1275,8 @@ int main(void)
          "callbacks still run when the consumer dropped its reference before the fire");
     TEST(test_million_deferreds_leak_nothing(),
          "1 000 000 deferreds created, fired and released free every value");
+    TEST(test_wrong_thread_aborts_in_debug(),
+         "debug builds abort when a deferred is fired from a thread other than its own");
     TEST(test_thread_exit_frees_cache(),
          "deferreds used on another thread leave nothing behind when it exits");
     weft_log_set_sink(NULL, NULL);
