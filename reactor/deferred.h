@@ -18,7 +18,7 @@ extern "C" {
  * A deferred stands for a result that is not there yet. Whoever will produce it fires it once,
  * with a value (weft_deferred_callback) or a failure (weft_deferred_errback); whoever wants the
  * result adds (callback, errback) pairs. The pairs run in order, each on the current result,
- * exactly as Twisted's Deferred runs them (../doc/api/deferred.md lists the rules; each one has
+ * exactly as Twisted's Deferred runs them (doc/api/deferred.md lists the rules; each one has
  * a test in t/12-deferred.c):
  *
  *   - a pair runs one side only: its callback if the current result is a value, its errback if
