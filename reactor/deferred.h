@@ -71,9 +71,9 @@ typedef struct {
 } weft_result_t;
 
 /* A value result; free (may be NULL) frees value when its owner is done with it. */
-static inline weft_result_t weft_ok(void *value, weft_free_fn free)
+static inline weft_result_t weft_ok(void *value, weft_free_fn free_fn)
 {
-    weft_result_t r = {WEFT_RESULT_VALUE, value, free, NULL, NULL};
+    weft_result_t r = {WEFT_RESULT_VALUE, value, free_fn, NULL, NULL};
     return r;
 }
 
@@ -243,7 +243,7 @@ WEFT_EXPORT WEFT_NODISCARD int weft_deferred_unpause(weft_deferred_t *d);
  * Returns: 0; the canceller's negative code when it reports it could not cancel (d stays
  * unfired, the canceller is spent); WEFT_EINVAL if d is NULL.
  */
-WEFT_EXPORT int weft_deferred_cancel(weft_deferred_t *d);
+WEFT_EXPORT WEFT_NODISCARD int weft_deferred_cancel(weft_deferred_t *d);
 
 /* True once d has been fired (Twisted's `called`). Thread: loop. */
 WEFT_EXPORT bool weft_deferred_called(const weft_deferred_t *d);
