@@ -292,6 +292,8 @@ weft_deferred_t *weft_deferred_new_cancellable(weft_canceller_fn canceller, void
 
 weft_deferred_t *weft_deferred_ref(weft_deferred_t *d)
 {
+    if (d == NULL)
+        return NULL;
     CHECK_LIVE(d);
     WEFT_ASSERT(d->refs < UINT32_MAX);
     d->refs++;
@@ -306,9 +308,6 @@ static void log_unhandled(const weft_failure_t *f)
                                  {"code", weft_err_name(weft_failure_code(f))}};
     weft_log_with(WEFT_LOG_ERROR, "deferred", fields, 2, "Unhandled error in Deferred: %s", text);
 }
-
-/* Per thread: deferreds whose last reference went, waiting to be destroyed by the outermost
- * unref on the stack. Deferreds never cross threads, so no lock is involved. */
 
 static void destroy(weft_deferred_t *d)
 {
@@ -487,6 +486,16 @@ static bool wait_or_absorb(weft_deferred_t *d, weft_deferred_t *inner)
         inner->result = none_result;
         weft_deferred_unref(inner);
         return false;
+    }
+    for (uint32_t i = d->head; i < d->n; i++) {
+        if (d->pairs[i].ok_kind == SIDE_CHAIN && d->pairs[i].ok_arg == inner) {
+            /* d would wait for inner and later fire it: each would hold the other forever. */
+            misuse("a callback returned the deferred its own deferred is chained to", WEFT_EINVAL);
+            d->result = weft_fail(weft_failure_new(&weft_error_type, WEFT_EINVAL,
+                                                   "returned deferred is this one's chain target"));
+            weft_deferred_unref(inner);
+            return false;
+        }
     }
     if (inner->handoffs > 0) {
         misuse("a callback returned a deferred whose result is already promised to another",
@@ -715,6 +724,14 @@ int weft_deferred_chain(weft_deferred_t *d, weft_deferred_t *target)
     if (target->called) {
         misuse("weft_deferred_chain target has already fired", WEFT_EALREADY);
         return WEFT_EALREADY;
+    }
+    for (const weft_deferred_t *w = d->chained_to; w != NULL; w = w->chained_to) {
+        if (w == target) {
+            /* d waits (perhaps through others) for target: chaining d to it would make each
+             * hold the other, and neither could ever fire. */
+            misuse("weft_deferred_chain target is a deferred this one waits on", WEFT_EINVAL);
+            return WEFT_EINVAL;
+        }
     }
     pair_t p = {.ok_kind = SIDE_CHAIN, .err_kind = SIDE_CHAIN, .ok_arg = target, .err_arg = target};
     weft_deferred_ref(target); /* held by the CHAIN pair */

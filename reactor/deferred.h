@@ -141,7 +141,7 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_deferred_new(void);
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
 weft_deferred_new_cancellable(weft_canceller_fn canceller, void *arg);
 
-/* Adds a reference and returns d. Thread: loop. */
+/* Adds a reference and returns d (NULL for NULL). Thread: loop. */
 WEFT_EXPORT weft_deferred_t *weft_deferred_ref(weft_deferred_t *d);
 
 /*
@@ -210,8 +210,9 @@ WEFT_EXPORT WEFT_NODISCARD int weft_deferred_add_both(weft_deferred_t *d, weft_b
  * with it (d's result becomes NULL). The hand-off is iterative, as implicit waits are.
  * Ownership: borrows d; takes a reference to target for as long as the hand-off is pending.
  * Thread: loop.
- * Returns: 0; WEFT_EALREADY if target has fired (logged); WEFT_EINVAL if either is NULL or
- * they are the same deferred; WEFT_EBUSY, WEFT_ENOMEM as weft_deferred_add_callbacks. If
+ * Returns: 0; WEFT_EALREADY if target has fired (logged); WEFT_EINVAL if either is NULL,
+ * they are the same deferred, or d waits (directly or through others) for target (a cycle;
+ * logged); WEFT_EBUSY, WEFT_ENOMEM as weft_deferred_add_callbacks. If
  * target has fired by the time d's result reaches it, d's chain takes a
  * weft.AlreadyCalledError failure instead (as Twisted's d2.callback raising would).
  */

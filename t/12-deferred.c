@@ -798,6 +798,43 @@ static void test_null_arguments_are_einval(void)
 
 /* ------------------------------------------------------------------ chain_deferred */
 
+static void test_chain_to_awaited_deferred_is_einval(void)
+{
+    reset();
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *outer = weft_deferred_new();
+    check_err(weft_deferred_add_callback(outer, cb_return_deferred, inner), 0);
+    check_err(run(outer, 1), 0);
+    check(weft_deferred_waiting(outer));
+    check_err(weft_deferred_chain(outer, inner), WEFT_EINVAL); /* a cycle */
+    check_int(misuse_logs, ==, 1);
+    weft_deferred_unref(outer);
+    weft_deferred_unref(inner); /* both go: nothing holds the other */
+    check_int(frees, ==, 1);
+}
+
+static void test_returning_own_chain_target_fails_the_step(void)
+{
+    reset();
+    rec_t eb = {0};
+    weft_deferred_t *target = weft_deferred_new();
+    weft_deferred_t *d = weft_deferred_new();
+    weft_deferred_pause(d);
+    check_err(weft_deferred_add_callback(d, cb_return_deferred, target), 0);
+    check_err(weft_deferred_add_errback(d, rec_eb, &eb), 0);
+    check_err(weft_deferred_chain(d, target), 0);
+    check_err(run(d, 1), 0);
+    check_err(weft_deferred_unpause(d), 0);
+    check_int(eb.calls, ==, 1);
+    check_ptr(eb.type, ==, &weft_error_type);
+    check_int(misuse_logs, ==, 1);
+    check(!weft_deferred_waiting(d));
+    check(weft_deferred_called(target)); /* the failure went on to the target */
+    weft_deferred_unref(d);
+    weft_deferred_unref(target);
+    check_int(unhandled_logs, ==, 1); /* the target ends on it */
+}
+
 static void test_chain_moves_result_to_target(void)
 {
     reset();
@@ -1139,6 +1176,176 @@ static void *thread_body(void *arg)
     return NULL;
 }
 
+/* ------------------------------------------------------------------ random sequences */
+
+#define SLOTS 8
+
+static weft_deferred_t *slots[SLOTS];
+static int slot_pauses[SLOTS];
+static unsigned long long rng_state;
+static long values_made;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)(rng_state >> 33) % n;
+}
+
+static int *counted_int(int v)
+{
+    values_made++;
+    return new_int(v);
+}
+
+/* Callback kinds picked at random; arg is the slot index the pair was added from. */
+static weft_result_t rnd_return_later_slot(void *value, weft_free_fn free_fn, void *arg)
+{
+    size_t from = (size_t)(uintptr_t)arg;
+    size_t to = from + 1 + rnd(SLOTS);
+    if (to < SLOTS && slots[to] != NULL) {
+        if (free_fn)
+            free_fn(value);
+        return weft_wait_for(weft_deferred_ref(slots[to]));
+    }
+    return weft_ok(value, free_fn);
+}
+
+static weft_result_t rnd_fail(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)arg;
+    if (free_fn)
+        free_fn(value);
+    return weft_fail_new(&weft_error_type, WEFT_EIO, "random failure");
+}
+
+static weft_result_t rnd_recover(weft_failure_t *f, void *arg)
+{
+    (void)arg;
+    weft_failure_free(f);
+    return weft_ok(counted_int(1), count_free);
+}
+
+static weft_result_t rnd_replace(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)arg;
+    if (free_fn)
+        free_fn(value);
+    return weft_ok(counted_int(2), count_free);
+}
+
+static int rnd_canceller(weft_deferred_t *d, void *arg)
+{
+    (void)arg;
+    switch (rnd(3)) {
+    case 0:
+        return weft_deferred_callback(d, counted_int(3), count_free);
+    case 1:
+        return WEFT_EBUSY;
+    default:
+        return 0;
+    }
+}
+
+static void random_step(void)
+{
+    size_t i = rnd(SLOTS), j = rnd(SLOTS);
+    weft_deferred_t *d = slots[i];
+    int rc = 0;
+    switch (rnd(10)) {
+    case 0:
+        if (d == NULL)
+            slots[i] =
+                rnd(2) ? weft_deferred_new() : weft_deferred_new_cancellable(rnd_canceller, NULL);
+        break;
+    case 1:
+        if (d != NULL) {
+            void *arg = (void *)(uintptr_t)i;
+            switch (rnd(4)) {
+            case 0:
+                rc = weft_deferred_add_callback(d, rnd_return_later_slot, arg);
+                break;
+            case 1:
+                rc = weft_deferred_add_callbacks(d, rnd_fail, arg, rnd_recover, arg);
+                break;
+            case 2:
+                rc = weft_deferred_add_errback(d, rnd_recover, arg);
+                break;
+            default:
+                rc = weft_deferred_add_callback(d, rnd_replace, arg);
+                break;
+            }
+        }
+        break;
+    case 2:
+        rc = weft_deferred_callback(d, counted_int(4), count_free);
+        break;
+    case 3:
+        rc = weft_deferred_errback(d, weft_failure_new(NULL, 0, "random"));
+        break;
+    case 4:
+        rc = weft_deferred_cancel(d);
+        break;
+    case 5:
+        if (d != NULL && i < j && slots[j] != NULL)
+            rc = weft_deferred_chain(d, slots[j]);
+        break;
+    case 6:
+        if (d != NULL) {
+            weft_deferred_pause(d);
+            slot_pauses[i]++;
+        }
+        break;
+    case 7:
+        if (d != NULL && slot_pauses[i] > 0) {
+            slot_pauses[i]--;
+            rc = weft_deferred_unpause(d);
+        }
+        break;
+    default:
+        weft_deferred_unref(d);
+        slots[i] = NULL;
+        slot_pauses[i] = 0;
+        break;
+    }
+    (void)rc; /* misuse is expected here: the point is that nothing breaks */
+}
+
+static void test_random_sequences_keep_invariants(void)
+{
+    reset();
+    weft_log_set_level(WEFT_LOG_OFF); /* misuse is expected; keep the output quiet */
+    long rounds = getenv("WEFT_UNDER_VALGRIND") ? 200 : 3000;
+    values_made = 0;
+    for (long round = 0; round < rounds; round++) {
+        rng_state = (unsigned long long)round * 2654435761ULL + 1;
+        for (int step = 0; step < 60; step++)
+            random_step();
+        /* Settle: unpause, fire what is unfired, then release everything. */
+        for (size_t i = 0; i < SLOTS; i++) {
+            while (slots[i] != NULL && slot_pauses[i] > 0) {
+                slot_pauses[i]--;
+                if (weft_deferred_unpause(slots[i]) != 0)
+                    break;
+            }
+        }
+        for (size_t k = SLOTS; k-- > 0;) {
+            if (slots[k] != NULL && !weft_deferred_called(slots[k])) {
+                int rc = weft_deferred_callback(slots[k], counted_int(5), count_free);
+                (void)rc;
+            }
+        }
+        for (size_t i = 0; i < SLOTS; i++) {
+            weft_deferred_unref(slots[i]);
+            slots[i] = NULL;
+            slot_pauses[i] = 0;
+        }
+    }
+    weft_log_set_level(WEFT_LOG_INFO);
+    /* Every value made was freed exactly once: by a callback, a refused fire or a release. */
+    check_int(frees, ==, values_made);
+    note("%ld rounds, %ld values", rounds, values_made);
+}
+
 #ifdef WEFT_DEBUG
 static void *fire_from_thread(void *arg)
 {
@@ -1241,6 +1448,10 @@ int main(void)
     TEST(test_chain_to_fired_target_is_ealready(),
          "chain to a fired target is WEFT_EALREADY, to itself WEFT_EINVAL");
     TEST(test_null_arguments_are_einval(), "NULL deferreds are WEFT_EINVAL and values are freed");
+    TEST(test_chain_to_awaited_deferred_is_einval(),
+         "chain to a deferred this one waits on is WEFT_EINVAL, not a cycle");
+    TEST(test_returning_own_chain_target_fails_the_step(),
+         "callback returning its deferred's own chain target fails that step");
     TEST(test_chain_moves_result_to_target(),
          "chain_deferred fires the target with the result and leaves the source NULL");
     TEST(test_chain_moves_failure_and_clears_report(),
@@ -1275,6 +1486,8 @@ int main(void)
          "callbacks still run when the consumer dropped its reference before the fire");
     TEST(test_million_deferreds_leak_nothing(),
          "1 000 000 deferreds created, fired and released free every value");
+    TEST(test_random_sequences_keep_invariants(),
+         "random sequences of fires, waits, chains, pauses, cancels and releases free every value");
     TEST(test_wrong_thread_aborts_in_debug(),
          "debug builds abort when a deferred is fired from a thread other than its own");
     TEST(test_thread_exit_frees_cache(),
