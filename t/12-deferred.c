@@ -10,6 +10,7 @@
 #include <weft/failure.h>
 #include <weft/log.h>
 
+#include "../reactor/deferred-internal.h"
 #include "tap.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -1020,6 +1021,39 @@ static void test_cancel_waiting_outer_cancels_inner(void)
     check_int(unhandled_logs, ==, 0);
 }
 
+static void test_timer_cancel_hook_logs_refusal(void)
+{
+    reset();
+    canceller_t c = {0, 2};
+    weft_deferred_t *d = weft_deferred_new_cancellable(canceller, &c);
+    weft__deferred_cancel_from_timer(d); /* what add_timeout's timer will call */
+    check_int(c.calls, ==, 1);
+    check(!weft_deferred_called(d));
+    check_int(misuse_logs, ==, 1); /* the refusal, logged since a timer cannot return it */
+    weft__deferred_cancel_from_timer(d);
+    check(weft_deferred_called(d)); /* no canceller left: CancelledError */
+    weft_deferred_unref(d);
+    check_int(unhandled_logs, ==, 1);
+}
+
+static void test_cache_drain_then_reuse(void)
+{
+    reset();
+    for (int i = 0; i < 200; i++) {
+        weft_deferred_t *d = weft_deferred_succeed(new_int(i), count_free);
+        weft_deferred_unref(d);
+    }
+    weft__deferred_cache_drain();
+    weft__deferred_cache_drain(); /* twice is harmless */
+    rec_t r = {0};
+    weft_deferred_t *d = weft_deferred_new();
+    check_err(weft_deferred_add_callback(d, rec_cb, &r), 0);
+    check_err(run(d, 9), 0);
+    check_int(r.value, ==, 9);
+    weft_deferred_unref(d);
+    check_int(frees, ==, 201);
+}
+
 /* ------------------------------------------------------------------ 9.16: unhandled errors */
 
 static void test_unhandled_failure_logged_once_at_release(void)
@@ -1472,6 +1506,10 @@ int main(void)
          "cancel on a fired deferred does nothing and never calls the released canceller");
     TEST(test_cancel_waiting_outer_cancels_inner(),
          "cancel on a deferred waiting on another cancels the inner one, not the outer canceller");
+    TEST(test_timer_cancel_hook_logs_refusal(),
+         "the timer's cancel hook logs a canceller's refusal instead of returning it");
+    TEST(test_cache_drain_then_reuse(),
+         "draining the cache of released deferreds leaves new ones working");
     TEST(test_unhandled_failure_logged_once_at_release(),
          "deferred released holding a failure logs Unhandled error in Deferred exactly once");
     TEST(test_handled_failure_not_logged(),
