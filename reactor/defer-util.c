@@ -113,6 +113,13 @@ static weft_result_t dl_hook(weft_result_t r, void *arg)
     bool consume = (st->flags & WEFT_DL_CONSUME_ERRORS) != 0;
     weft_result_t pass = r; /* what the input's own chain continues with */
 
+    if (st->list != NULL && weft_deferred_called(st->list)) {
+        /* Fired from outside: cancel() errbacked it because an input refused to cancel. */
+        weft_deferred_unref(st->list);
+        st->list = NULL;
+        weft_deferred_list_result_free(st->result);
+        st->result = NULL;
+    }
     if (st->list != NULL) {
         weft_dl_entry_t *e = &st->result->entries[slot->index];
         st->finished++;

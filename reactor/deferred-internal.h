@@ -27,4 +27,15 @@ void weft__deferred_cancel_from_timer(weft_deferred_t *d);
  * weft_deferred_add_callbacks would refuse with WEFT_EBUSY. Thread: loop. */
 bool weft__deferred_promised(const weft_deferred_t *d);
 
+/* Makes the calling thread d's owner. Debug builds abort when a deferred is used from a
+ * thread other than its owner (the one that made it); the bridge calls this when it hands a
+ * deferred made elsewhere to the reactor thread. Release builds do nothing. Thread: any, while
+ * no other thread touches d. */
+void weft__deferred_adopt(weft_deferred_t *d);
+
+/* Frees the calling thread's cache of released deferreds (release builds keep up to 64 for
+ * reuse; a thread's cache is also freed when it exits). For tests and shutdown paths that want
+ * every byte back now. Thread: any (acts on the calling thread's cache). */
+void weft__deferred_cache_drain(void);
+
 #endif /* WEFT_REACTOR_DEFERRED_INTERNAL_H */

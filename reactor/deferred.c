@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* The deferred: its callback list, the iterative chain runner, cancellation, release. */
+#include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <weft/deferred.h>
@@ -38,6 +41,8 @@
  * Release. The last unref destroys the deferred: it logs an unhandled failure, frees its result
  * and drops the references its unrun hand-off pairs hold. Those drops can cascade (a long
  * chain of waiting deferreds), so destruction runs from a per-thread worklist, not recursively.
+ * Release builds then keep the memory in a small per-thread cache (see cache_put), so steady
+ * state allocates nothing per deferred or per callback.
  */
 
 #define INLINE_PAIRS 4
@@ -46,7 +51,7 @@
 #ifdef WEFT_DEBUG
 #define MAGIC_LIVE    0x44656665u /* "Defe" */
 #define MAGIC_DEAD    0xdeadd00du
-#define CHECK_LIVE(d) WEFT_ASSERT((d)->magic == MAGIC_LIVE && "deferred used after its release")
+#define CHECK_LIVE(d) check_live((d), __func__)
 #else
 #define CHECK_LIVE(d) ((void)0)
 #endif
@@ -75,6 +80,7 @@ typedef struct {
 struct weft_deferred_s {
 #ifdef WEFT_DEBUG
     uint32_t magic;
+    pthread_t owner; /* the thread that made it (or adopted it) */
 #endif
     uint32_t refs;
     uint32_t paused;   /* weft_deferred_pause count */
@@ -92,6 +98,35 @@ struct weft_deferred_s {
     uint32_t head, n, cap;
     pair_t inline_pairs[INLINE_PAIRS];
 };
+
+#ifdef WEFT_DEBUG
+/* Debug builds only: a deferred used after its release, or from a thread other than the one
+ * that owns it (Twisted pain point 8: reactor APIs called from worker threads), aborts with a
+ * message naming the function, instead of corrupting the chain. */
+static void check_live(const weft_deferred_t *d, const char *fn)
+{
+    if (d->magic != MAGIC_LIVE) {
+        fprintf(stderr, "weft: %s: deferred %p used after its release\n", fn, (const void *)d);
+        abort();
+    }
+    if (!pthread_equal(d->owner, pthread_self())) {
+        fprintf(stderr,
+                "weft: %s: deferred %p used from a thread other than its own (deferreds belong "
+                "to the reactor thread; use weft_reactor_call_from_thread)\n",
+                fn, (const void *)d);
+        abort();
+    }
+}
+#endif
+
+void weft__deferred_adopt(weft_deferred_t *d)
+{
+#ifdef WEFT_DEBUG
+    d->owner = pthread_self();
+#else
+    (void)d;
+#endif
+}
 
 static const weft_result_t none_result = {WEFT_RESULT_VALUE, NULL, NULL, NULL, NULL};
 
@@ -121,13 +156,112 @@ static void misuse(const char *what, int code)
 
 /* ------------------------------------------------------------------ lifetime */
 
+/* Per-thread state, in one block so that a function touching several fields pays for one TLS
+ * lookup. Deferreds never cross threads, so no lock is involved. */
+static _Thread_local struct {
+    weft_deferred_t *dead_head; /* released, waiting for the outermost unref to destroy them */
+    bool destroying;            /* an unref up the stack is draining dead_head */
+    weft_deferred_t *cache_head;
+    unsigned cache_len;
+    bool cache_registered;
+} tls;
+
+/*
+ * A small per-thread cache of released deferreds, each keeping its heap pair array (up to
+ * CACHE_KEEP_PAIRS pairs), so that steady-state create/fire/release allocates nothing. Debug
+ * builds skip it, so that ASan sees every use after release. A thread's cache is freed when
+ * the thread exits (a pthread key destructor) or by weft__deferred_cache_drain.
+ */
+#ifndef WEFT_DEBUG
+#define CACHE_MAX        64
+#define CACHE_KEEP_PAIRS 64
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_thread_exit(void *unused)
+{
+    (void)unused;
+    weft__deferred_cache_drain();
+}
+
+static void cache_make_key(void)
+{
+    if (pthread_key_create(&cache_key, cache_thread_exit) != 0)
+        cache_key = (pthread_key_t)-1;
+}
+
+/* Keeps d for reuse; false if the cache is full (or cannot be registered). */
+static bool cache_put(weft_deferred_t *d)
+{
+    if (tls.cache_len >= CACHE_MAX)
+        return false;
+    if (!tls.cache_registered) {
+        pthread_once(&cache_once, cache_make_key);
+        if (cache_key == (pthread_key_t)-1 || pthread_setspecific(cache_key, &tls.cache_head) != 0)
+            return false;
+        tls.cache_registered = true;
+    }
+    if (d->pairs != d->inline_pairs && d->cap > CACHE_KEEP_PAIRS) {
+        weft__free(d->pairs);
+        d->pairs = d->inline_pairs;
+        d->cap = INLINE_PAIRS;
+    }
+    d->next_dead = tls.cache_head;
+    tls.cache_head = d;
+    tls.cache_len++;
+    return true;
+}
+
+static weft_deferred_t *cache_get(void)
+{
+    weft_deferred_t *d = tls.cache_head;
+    if (d != NULL) {
+        tls.cache_head = d->next_dead;
+        tls.cache_len--;
+    }
+    return d;
+}
+
+void weft__deferred_cache_drain(void)
+{
+    weft_deferred_t *d;
+    while ((d = cache_get()) != NULL) {
+        if (d->pairs != d->inline_pairs)
+            weft__free(d->pairs);
+        weft__free(d);
+    }
+}
+#else
+static bool cache_put(weft_deferred_t *d)
+{
+    (void)d;
+    return false;
+}
+
+static weft_deferred_t *cache_get(void)
+{
+    return NULL;
+}
+
+void weft__deferred_cache_drain(void)
+{
+}
+#endif
+
 static weft_deferred_t *alloc_deferred(weft_canceller_fn canceller, void *arg)
 {
-    weft_deferred_t *d = weft__malloc(sizeof(*d));
-    if (d == NULL)
-        return NULL;
+    weft_deferred_t *d = cache_get();
+    if (d == NULL) {
+        d = weft__malloc(sizeof(*d));
+        if (d == NULL)
+            return NULL;
+        d->pairs = d->inline_pairs;
+        d->cap = INLINE_PAIRS;
+    }
 #ifdef WEFT_DEBUG
     d->magic = MAGIC_LIVE;
+    d->owner = pthread_self();
 #endif
     d->refs = 1;
     d->paused = 0;
@@ -141,10 +275,8 @@ static weft_deferred_t *alloc_deferred(weft_canceller_fn canceller, void *arg)
     d->canceller = canceller;
     d->canceller_arg = arg;
     d->next_dead = NULL;
-    d->pairs = d->inline_pairs;
     d->head = 0;
     d->n = 0;
-    d->cap = INLINE_PAIRS;
     return d;
 }
 
@@ -160,6 +292,8 @@ weft_deferred_t *weft_deferred_new_cancellable(weft_canceller_fn canceller, void
 
 weft_deferred_t *weft_deferred_ref(weft_deferred_t *d)
 {
+    if (d == NULL)
+        return NULL;
     CHECK_LIVE(d);
     WEFT_ASSERT(d->refs < UINT32_MAX);
     d->refs++;
@@ -174,11 +308,6 @@ static void log_unhandled(const weft_failure_t *f)
                                  {"code", weft_err_name(weft_failure_code(f))}};
     weft_log_with(WEFT_LOG_ERROR, "deferred", fields, 2, "Unhandled error in Deferred: %s", text);
 }
-
-/* Per thread: deferreds whose last reference went, waiting to be destroyed by the outermost
- * unref on the stack. Deferreds never cross threads, so no lock is involved. */
-static _Thread_local weft_deferred_t *dead_head;
-static _Thread_local bool destroying;
 
 static void destroy(weft_deferred_t *d)
 {
@@ -198,11 +327,13 @@ static void destroy(weft_deferred_t *d)
             weft_deferred_unref(p->ok_arg);
         }
     }
-    if (d->pairs != d->inline_pairs)
-        weft__free(d->pairs);
 #ifdef WEFT_DEBUG
     d->magic = MAGIC_DEAD;
 #endif
+    if (cache_put(d))
+        return;
+    if (d->pairs != d->inline_pairs)
+        weft__free(d->pairs);
     weft__free(d);
 }
 
@@ -214,17 +345,17 @@ void weft_deferred_unref(weft_deferred_t *d)
     WEFT_ASSERT(d->refs > 0);
     if (--d->refs > 0)
         return;
-    d->next_dead = dead_head;
-    dead_head = d;
-    if (destroying)
+    d->next_dead = tls.dead_head;
+    tls.dead_head = d;
+    if (tls.destroying)
         return; /* the outer unref's loop below destroys it */
-    destroying = true;
-    while (dead_head != NULL) {
-        weft_deferred_t *x = dead_head;
-        dead_head = x->next_dead;
+    tls.destroying = true;
+    while (tls.dead_head != NULL) {
+        weft_deferred_t *x = tls.dead_head;
+        tls.dead_head = x->next_dead;
         destroy(x);
     }
-    destroying = false;
+    tls.destroying = false;
 }
 
 /* ------------------------------------------------------------------ the pair list */
@@ -356,6 +487,16 @@ static bool wait_or_absorb(weft_deferred_t *d, weft_deferred_t *inner)
         weft_deferred_unref(inner);
         return false;
     }
+    for (uint32_t i = d->head; i < d->n; i++) {
+        if (d->pairs[i].ok_kind == SIDE_CHAIN && d->pairs[i].ok_arg == inner) {
+            /* d would wait for inner and later fire it: each would hold the other forever. */
+            misuse("a callback returned the deferred its own deferred is chained to", WEFT_EINVAL);
+            d->result = weft_fail(weft_failure_new(&weft_error_type, WEFT_EINVAL,
+                                                   "returned deferred is this one's chain target"));
+            weft_deferred_unref(inner);
+            return false;
+        }
+    }
     if (inner->handoffs > 0) {
         misuse("a callback returned a deferred whose result is already promised to another",
                WEFT_EBUSY);
@@ -384,8 +525,10 @@ static void run_chain(weft_deferred_t *self)
 {
     if (self->running || self->paused > 0 || self->waiting)
         return;
-    run_stack_t s = {.items = NULL, .len = 0, .cap = STACK_INLINE};
+    run_stack_t s; /* no initialiser: zeroing inline_items on every run costs more than it saves */
     s.items = s.inline_items;
+    s.len = 0;
+    s.cap = STACK_INLINE;
     stack_push(&s, weft_deferred_ref(self));
 
     while (s.len > 0) {
@@ -581,6 +724,14 @@ int weft_deferred_chain(weft_deferred_t *d, weft_deferred_t *target)
     if (target->called) {
         misuse("weft_deferred_chain target has already fired", WEFT_EALREADY);
         return WEFT_EALREADY;
+    }
+    for (const weft_deferred_t *w = d->chained_to; w != NULL; w = w->chained_to) {
+        if (w == target) {
+            /* d waits (perhaps through others) for target: chaining d to it would make each
+             * hold the other, and neither could ever fire. */
+            misuse("weft_deferred_chain target is a deferred this one waits on", WEFT_EINVAL);
+            return WEFT_EINVAL;
+        }
     }
     pair_t p = {.ok_kind = SIDE_CHAIN, .err_kind = SIDE_CHAIN, .ok_arg = target, .err_arg = target};
     weft_deferred_ref(target); /* held by the CHAIN pair */

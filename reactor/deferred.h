@@ -18,7 +18,7 @@ extern "C" {
  * A deferred stands for a result that is not there yet. Whoever will produce it fires it once,
  * with a value (weft_deferred_callback) or a failure (weft_deferred_errback); whoever wants the
  * result adds (callback, errback) pairs. The pairs run in order, each on the current result,
- * exactly as Twisted's Deferred runs them (../doc/api/deferred.md lists the rules; each one has
+ * exactly as Twisted's Deferred runs them (doc/api/deferred.md lists the rules; each one has
  * a test in t/12-deferred.c):
  *
  *   - a pair runs one side only: its callback if the current result is a value, its errback if
@@ -71,9 +71,9 @@ typedef struct {
 } weft_result_t;
 
 /* A value result; free (may be NULL) frees value when its owner is done with it. */
-static inline weft_result_t weft_ok(void *value, weft_free_fn free)
+static inline weft_result_t weft_ok(void *value, weft_free_fn free_fn)
 {
-    weft_result_t r = {WEFT_RESULT_VALUE, value, free, NULL, NULL};
+    weft_result_t r = {WEFT_RESULT_VALUE, value, free_fn, NULL, NULL};
     return r;
 }
 
@@ -141,7 +141,7 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_deferred_new(void);
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
 weft_deferred_new_cancellable(weft_canceller_fn canceller, void *arg);
 
-/* Adds a reference and returns d. Thread: loop. */
+/* Adds a reference and returns d (NULL for NULL). Thread: loop. */
 WEFT_EXPORT weft_deferred_t *weft_deferred_ref(weft_deferred_t *d);
 
 /*
@@ -210,8 +210,9 @@ WEFT_EXPORT WEFT_NODISCARD int weft_deferred_add_both(weft_deferred_t *d, weft_b
  * with it (d's result becomes NULL). The hand-off is iterative, as implicit waits are.
  * Ownership: borrows d; takes a reference to target for as long as the hand-off is pending.
  * Thread: loop.
- * Returns: 0; WEFT_EALREADY if target has fired (logged); WEFT_EINVAL if either is NULL or
- * they are the same deferred; WEFT_EBUSY, WEFT_ENOMEM as weft_deferred_add_callbacks. If
+ * Returns: 0; WEFT_EALREADY if target has fired (logged); WEFT_EINVAL if either is NULL,
+ * they are the same deferred, or d waits (directly or through others) for target (a cycle;
+ * logged); WEFT_EBUSY, WEFT_ENOMEM as weft_deferred_add_callbacks. If
  * target has fired by the time d's result reaches it, d's chain takes a
  * weft.AlreadyCalledError failure instead (as Twisted's d2.callback raising would).
  */
@@ -243,7 +244,7 @@ WEFT_EXPORT WEFT_NODISCARD int weft_deferred_unpause(weft_deferred_t *d);
  * Returns: 0; the canceller's negative code when it reports it could not cancel (d stays
  * unfired, the canceller is spent); WEFT_EINVAL if d is NULL.
  */
-WEFT_EXPORT int weft_deferred_cancel(weft_deferred_t *d);
+WEFT_EXPORT WEFT_NODISCARD int weft_deferred_cancel(weft_deferred_t *d);
 
 /* True once d has been fired (Twisted's `called`). Thread: loop. */
 WEFT_EXPORT bool weft_deferred_called(const weft_deferred_t *d);

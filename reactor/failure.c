@@ -148,8 +148,10 @@ void weft_failure_free_fn(void *f)
 
 weft_failure_t *weft_failure_copy(const weft_failure_t *f)
 {
-    if (f == NULL || f->is_static)
-        return (weft_failure_t *)&oom_failure;
+    if (f == NULL)
+        return NULL;
+    if (f->is_static)
+        return &oom_failure;
     weft_failure_t *head = NULL, **tail = &head;
     for (const weft_failure_t *p = f; p != NULL; p = p->cause) {
         weft_failure_t *c =

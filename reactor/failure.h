@@ -114,8 +114,9 @@ WEFT_EXPORT void weft_failure_free(weft_failure_t *f);
 WEFT_EXPORT void weft_failure_free_fn(void *f);
 
 /*
- * Makes a deep copy of f (cause chain included).
- * Ownership: borrows f; returns an owned failure (never NULL, as for weft_failure_new).
+ * Makes a deep copy of f (cause chain included); NULL for NULL.
+ * Ownership: borrows f; returns an owned failure (not NULL for a failure: out of memory gives
+ * the static weft.MemoryError failure, as for weft_failure_new).
  * Thread: the failure's owner.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_failure_t *weft_failure_copy(const weft_failure_t *f);
@@ -127,7 +128,7 @@ WEFT_EXPORT WEFT_NODISCARD weft_failure_t *weft_failure_copy(const weft_failure_
  * chain or has f in its own chain (a cycle: nothing is freed or changed); WEFT_ENOMEM if f is the
  * static out-of-memory failure (cause is freed).
  */
-WEFT_EXPORT int weft_failure_set_cause(weft_failure_t *f, weft_failure_t *cause);
+WEFT_EXPORT WEFT_NODISCARD int weft_failure_set_cause(weft_failure_t *f, weft_failure_t *cause);
 
 /*
  * Detaches f's cause and returns it (NULL if none). For a weft.FirstError this is the input's

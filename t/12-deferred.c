@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Deferreds: Twisted's chain rules (TWISTED.md 9.1-9.16), cancellation, misuse, release. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <weft/failure.h>
 #include <weft/log.h>
 
+#include "../reactor/deferred-internal.h"
 #include "tap.h"
 
 /* ------------------------------------------------------------------ helpers */
@@ -359,6 +361,55 @@ static void test_unfired_inner_dropped_frees_everything(void)
     weft_deferred_unref(inner); /* nobody will ever fire it: both go, nothing runs */
     check_int(after.calls, ==, 0);
     check_int(frees, ==, 1);
+}
+
+static void test_waiting_and_user_paused_resumes_after_both(void)
+{
+    reset();
+    rec_t after = {0};
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *outer = weft_deferred_new();
+    check_err(weft_deferred_add_callback(outer, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_callback(outer, rec_cb, &after), 0);
+    check_err(run(outer, 1), 0);
+    /* The wait is not a user pause: unpause cannot release it. */
+    check_err(weft_deferred_unpause(outer), WEFT_EINVAL);
+    weft_deferred_pause(outer);
+    check_err(run(inner, 3), 0);
+    check(!weft_deferred_waiting(outer));
+    check(weft_deferred_paused(outer));
+    check_int(after.calls, ==, 0); /* the value arrived, but outer is still paused */
+    check_err(weft_deferred_unpause(outer), 0);
+    check_int(after.calls, ==, 1);
+    check_int(after.value, ==, 3);
+    weft_deferred_unref(inner);
+    weft_deferred_unref(outer);
+    check_int(frees, ==, 2);
+}
+
+static void test_returning_deferred_with_a_waiter_fails_the_step(void)
+{
+    reset();
+    rec_t eb = {0};
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *first = weft_deferred_new(), *second = weft_deferred_new();
+    check_err(weft_deferred_add_callback(first, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_callback(second, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_errback(second, rec_eb, &eb), 0);
+    check_err(weft_deferred_add_errback(second, eb_swallow, &eb), 0);
+    check_err(run(first, 1), 0);
+    check_err(run(second, 2), 0);
+    check(weft_deferred_waiting(first));
+    check(!weft_deferred_waiting(second));
+    check_int(eb.calls, ==, 2);
+    check_ptr(eb.type, ==, &weft_error_type);
+    check_int(misuse_logs, ==, 1);
+    check_err(run(inner, 3), 0);
+    check(!weft_deferred_waiting(first));
+    weft_deferred_unref(inner);
+    weft_deferred_unref(first);
+    weft_deferred_unref(second);
+    check_int(frees, ==, 3);
 }
 
 /* ------------------------------------------------------------------ 9.5: depth */
@@ -748,6 +799,43 @@ static void test_null_arguments_are_einval(void)
 
 /* ------------------------------------------------------------------ chain_deferred */
 
+static void test_chain_to_awaited_deferred_is_einval(void)
+{
+    reset();
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *outer = weft_deferred_new();
+    check_err(weft_deferred_add_callback(outer, cb_return_deferred, inner), 0);
+    check_err(run(outer, 1), 0);
+    check(weft_deferred_waiting(outer));
+    check_err(weft_deferred_chain(outer, inner), WEFT_EINVAL); /* a cycle */
+    check_int(misuse_logs, ==, 1);
+    weft_deferred_unref(outer);
+    weft_deferred_unref(inner); /* both go: nothing holds the other */
+    check_int(frees, ==, 1);
+}
+
+static void test_returning_own_chain_target_fails_the_step(void)
+{
+    reset();
+    rec_t eb = {0};
+    weft_deferred_t *target = weft_deferred_new();
+    weft_deferred_t *d = weft_deferred_new();
+    weft_deferred_pause(d);
+    check_err(weft_deferred_add_callback(d, cb_return_deferred, target), 0);
+    check_err(weft_deferred_add_errback(d, rec_eb, &eb), 0);
+    check_err(weft_deferred_chain(d, target), 0);
+    check_err(run(d, 1), 0);
+    check_err(weft_deferred_unpause(d), 0);
+    check_int(eb.calls, ==, 1);
+    check_ptr(eb.type, ==, &weft_error_type);
+    check_int(misuse_logs, ==, 1);
+    check(!weft_deferred_waiting(d));
+    check(weft_deferred_called(target)); /* the failure went on to the target */
+    weft_deferred_unref(d);
+    weft_deferred_unref(target);
+    check_int(unhandled_logs, ==, 1); /* the target ends on it */
+}
+
 static void test_chain_moves_result_to_target(void)
 {
     reset();
@@ -933,6 +1021,39 @@ static void test_cancel_waiting_outer_cancels_inner(void)
     check_int(unhandled_logs, ==, 0);
 }
 
+static void test_timer_cancel_hook_logs_refusal(void)
+{
+    reset();
+    canceller_t c = {0, 2};
+    weft_deferred_t *d = weft_deferred_new_cancellable(canceller, &c);
+    weft__deferred_cancel_from_timer(d); /* what add_timeout's timer will call */
+    check_int(c.calls, ==, 1);
+    check(!weft_deferred_called(d));
+    check_int(misuse_logs, ==, 1); /* the refusal, logged since a timer cannot return it */
+    weft__deferred_cancel_from_timer(d);
+    check(weft_deferred_called(d)); /* no canceller left: CancelledError */
+    weft_deferred_unref(d);
+    check_int(unhandled_logs, ==, 1);
+}
+
+static void test_cache_drain_then_reuse(void)
+{
+    reset();
+    for (int i = 0; i < 200; i++) {
+        weft_deferred_t *d = weft_deferred_succeed(new_int(i), count_free);
+        weft_deferred_unref(d);
+    }
+    weft__deferred_cache_drain();
+    weft__deferred_cache_drain(); /* twice is harmless */
+    rec_t r = {0};
+    weft_deferred_t *d = weft_deferred_new();
+    check_err(weft_deferred_add_callback(d, rec_cb, &r), 0);
+    check_err(run(d, 9), 0);
+    check_int(r.value, ==, 9);
+    weft_deferred_unref(d);
+    check_int(frees, ==, 201);
+}
+
 /* ------------------------------------------------------------------ 9.16: unhandled errors */
 
 static void test_unhandled_failure_logged_once_at_release(void)
@@ -1076,6 +1197,229 @@ static void test_million_deferreds_leak_nothing(void)
     note("%ld deferreds created, fired and freed", n);
 }
 
+static void *thread_body(void *arg)
+{
+    int *count = arg;
+    for (int i = 0; i < 1000; i++) {
+        weft_deferred_t *d = weft_deferred_succeed(NULL, NULL);
+        if (d == NULL)
+            return NULL;
+        weft_deferred_unref(d);
+        (*count)++;
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ random sequences */
+
+#define SLOTS 8
+
+static weft_deferred_t *slots[SLOTS];
+static int slot_pauses[SLOTS];
+static unsigned long long rng_state;
+static long values_made;
+
+static unsigned rnd(unsigned n)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (unsigned)(rng_state >> 33) % n;
+}
+
+static int *counted_int(int v)
+{
+    values_made++;
+    return new_int(v);
+}
+
+/* Callback kinds picked at random; arg is the slot index the pair was added from. */
+static weft_result_t rnd_return_later_slot(void *value, weft_free_fn free_fn, void *arg)
+{
+    size_t from = (size_t)(uintptr_t)arg;
+    size_t to = from + 1 + rnd(SLOTS);
+    if (to < SLOTS && slots[to] != NULL) {
+        if (free_fn)
+            free_fn(value);
+        return weft_wait_for(weft_deferred_ref(slots[to]));
+    }
+    return weft_ok(value, free_fn);
+}
+
+static weft_result_t rnd_fail(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)arg;
+    if (free_fn)
+        free_fn(value);
+    return weft_fail_new(&weft_error_type, WEFT_EIO, "random failure");
+}
+
+static weft_result_t rnd_recover(weft_failure_t *f, void *arg)
+{
+    (void)arg;
+    weft_failure_free(f);
+    return weft_ok(counted_int(1), count_free);
+}
+
+static weft_result_t rnd_replace(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)arg;
+    if (free_fn)
+        free_fn(value);
+    return weft_ok(counted_int(2), count_free);
+}
+
+static int rnd_canceller(weft_deferred_t *d, void *arg)
+{
+    (void)arg;
+    switch (rnd(3)) {
+    case 0:
+        return weft_deferred_callback(d, counted_int(3), count_free);
+    case 1:
+        return WEFT_EBUSY;
+    default:
+        return 0;
+    }
+}
+
+static void random_step(void)
+{
+    size_t i = rnd(SLOTS), j = rnd(SLOTS);
+    weft_deferred_t *d = slots[i];
+    int rc = 0;
+    switch (rnd(10)) {
+    case 0:
+        if (d == NULL)
+            slots[i] =
+                rnd(2) ? weft_deferred_new() : weft_deferred_new_cancellable(rnd_canceller, NULL);
+        break;
+    case 1:
+        if (d != NULL) {
+            void *arg = (void *)(uintptr_t)i;
+            switch (rnd(4)) {
+            case 0:
+                rc = weft_deferred_add_callback(d, rnd_return_later_slot, arg);
+                break;
+            case 1:
+                rc = weft_deferred_add_callbacks(d, rnd_fail, arg, rnd_recover, arg);
+                break;
+            case 2:
+                rc = weft_deferred_add_errback(d, rnd_recover, arg);
+                break;
+            default:
+                rc = weft_deferred_add_callback(d, rnd_replace, arg);
+                break;
+            }
+        }
+        break;
+    case 2:
+        rc = weft_deferred_callback(d, counted_int(4), count_free);
+        break;
+    case 3:
+        rc = weft_deferred_errback(d, weft_failure_new(NULL, 0, "random"));
+        break;
+    case 4:
+        rc = weft_deferred_cancel(d);
+        break;
+    case 5:
+        if (d != NULL && i < j && slots[j] != NULL)
+            rc = weft_deferred_chain(d, slots[j]);
+        break;
+    case 6:
+        if (d != NULL) {
+            weft_deferred_pause(d);
+            slot_pauses[i]++;
+        }
+        break;
+    case 7:
+        if (d != NULL && slot_pauses[i] > 0) {
+            slot_pauses[i]--;
+            rc = weft_deferred_unpause(d);
+        }
+        break;
+    default:
+        weft_deferred_unref(d);
+        slots[i] = NULL;
+        slot_pauses[i] = 0;
+        break;
+    }
+    (void)rc; /* misuse is expected here: the point is that nothing breaks */
+}
+
+static void test_random_sequences_keep_invariants(void)
+{
+    reset();
+    weft_log_set_level(WEFT_LOG_OFF); /* misuse is expected; keep the output quiet */
+    long rounds = getenv("WEFT_UNDER_VALGRIND") ? 200 : 3000;
+    values_made = 0;
+    for (long round = 0; round < rounds; round++) {
+        rng_state = (unsigned long long)round * 2654435761ULL + 1;
+        for (int step = 0; step < 60; step++)
+            random_step();
+        /* Settle: unpause, fire what is unfired, then release everything. */
+        for (size_t i = 0; i < SLOTS; i++) {
+            while (slots[i] != NULL && slot_pauses[i] > 0) {
+                slot_pauses[i]--;
+                if (weft_deferred_unpause(slots[i]) != 0)
+                    break;
+            }
+        }
+        for (size_t k = SLOTS; k-- > 0;) {
+            if (slots[k] != NULL && !weft_deferred_called(slots[k])) {
+                int rc = weft_deferred_callback(slots[k], counted_int(5), count_free);
+                (void)rc;
+            }
+        }
+        for (size_t i = 0; i < SLOTS; i++) {
+            weft_deferred_unref(slots[i]);
+            slots[i] = NULL;
+            slot_pauses[i] = 0;
+        }
+    }
+    weft_log_set_level(WEFT_LOG_INFO);
+    /* Every value made was freed exactly once: by a callback, a refused fire or a release. */
+    check_int(frees, ==, values_made);
+    note("%ld rounds, %ld values", rounds, values_made);
+}
+
+#ifdef WEFT_DEBUG
+static void *fire_from_thread(void *arg)
+{
+    int rc = weft_deferred_callback(arg, NULL, NULL);
+    (void)rc;
+    return NULL;
+}
+
+static void fire_on_other_thread(void *arg)
+{
+    (void)arg;
+    weft_deferred_t *d = weft_deferred_new();
+    pthread_t t;
+    if (pthread_create(&t, NULL, fire_from_thread, d) == 0)
+        pthread_join(t, NULL);
+    exit(0); /* reached only if nothing aborted */
+}
+#endif
+
+static void test_wrong_thread_aborts_in_debug(void)
+{
+#ifdef WEFT_DEBUG
+    check(dies_ok(fire_on_other_thread, NULL, "used from a thread other than its own"));
+#else
+    t_skip("the owner-thread check is compiled in debug builds only (WEFT_DEBUG)");
+#endif
+}
+
+static void test_thread_exit_frees_cache(void)
+{
+    /* Deferreds belong to one thread, any thread: a second thread's cache of released
+     * deferreds goes when it exits (valgrind and LSan would report it otherwise). */
+    pthread_t t;
+    int count = 0;
+    if (!check_int(pthread_create(&t, NULL, thread_body, &count), ==, 0))
+        return;
+    check_int(pthread_join(t, NULL), ==, 0);
+    check_int(count, ==, 1000);
+}
+
 int main(void)
 {
     TEST(test_errback_returning_value_switches_to_success(),
@@ -1100,6 +1444,10 @@ int main(void)
          "a waiting deferred is kept alive by the deferred it waits on");
     TEST(test_unfired_inner_dropped_frees_everything(),
          "dropping an unfired inner deferred frees the waiting outer with nothing run");
+    TEST(test_waiting_and_user_paused_resumes_after_both(),
+         "a waiting deferred also paused by the user resumes only after its unpause");
+    TEST(test_returning_deferred_with_a_waiter_fails_the_step(),
+         "callback returning a deferred another one already waits on fails that step");
     TEST(test_deep_chain_of_waits_is_iterative(),
          "a chain of 100 000 deferreds each waiting on the next runs without recursion");
     TEST(test_deep_chain_deferred_is_iterative(),
@@ -1134,6 +1482,10 @@ int main(void)
     TEST(test_chain_to_fired_target_is_ealready(),
          "chain to a fired target is WEFT_EALREADY, to itself WEFT_EINVAL");
     TEST(test_null_arguments_are_einval(), "NULL deferreds are WEFT_EINVAL and values are freed");
+    TEST(test_chain_to_awaited_deferred_is_einval(),
+         "chain to a deferred this one waits on is WEFT_EINVAL, not a cycle");
+    TEST(test_returning_own_chain_target_fails_the_step(),
+         "callback returning its deferred's own chain target fails that step");
     TEST(test_chain_moves_result_to_target(),
          "chain_deferred fires the target with the result and leaves the source NULL");
     TEST(test_chain_moves_failure_and_clears_report(),
@@ -1154,6 +1506,10 @@ int main(void)
          "cancel on a fired deferred does nothing and never calls the released canceller");
     TEST(test_cancel_waiting_outer_cancels_inner(),
          "cancel on a deferred waiting on another cancels the inner one, not the outer canceller");
+    TEST(test_timer_cancel_hook_logs_refusal(),
+         "the timer's cancel hook logs a canceller's refusal instead of returning it");
+    TEST(test_cache_drain_then_reuse(),
+         "draining the cache of released deferreds leaves new ones working");
     TEST(test_unhandled_failure_logged_once_at_release(),
          "deferred released holding a failure logs Unhandled error in Deferred exactly once");
     TEST(test_handled_failure_not_logged(),
@@ -1168,6 +1524,12 @@ int main(void)
          "callbacks still run when the consumer dropped its reference before the fire");
     TEST(test_million_deferreds_leak_nothing(),
          "1 000 000 deferreds created, fired and released free every value");
+    TEST(test_random_sequences_keep_invariants(),
+         "random sequences of fires, waits, chains, pauses, cancels and releases free every value");
+    TEST(test_wrong_thread_aborts_in_debug(),
+         "debug builds abort when a deferred is fired from a thread other than its own");
+    TEST(test_thread_exit_frees_cache(),
+         "deferreds used on another thread leave nothing behind when it exits");
     weft_log_set_sink(NULL, NULL);
     return done_testing();
 }

@@ -357,6 +357,40 @@ static void test_list_cancel_cancels_inputs(void)
     check_int(frees, ==, 1);
 }
 
+static int refusing_canceller(weft_deferred_t *d, void *arg)
+{
+    (void)d;
+    (*(int *)arg)++;
+    return WEFT_EBUSY;
+}
+
+static void test_list_cancel_logs_refusing_canceller(void)
+{
+    reset();
+    int refused = 0;
+    weft_deferred_t *ds[2];
+    ds[0] = weft_deferred_new_cancellable(refusing_canceller, &refused);
+    ds[1] = weft_deferred_new();
+    got_t g = {0};
+    weft_deferred_t *dl = weft_deferred_list_new(ds, 2, WEFT_DL_CONSUME_ERRORS, NULL);
+    check_err(weft_deferred_add_callbacks(dl, got_cb, &g, got_eb, &g), 0);
+    check_err(weft_deferred_cancel(dl), 0); /* the refusal is logged, not returned */
+    check_int(refused, ==, 1);
+    check_int(other_logs, ==, 1);
+    check(!weft_deferred_called(ds[0]));
+    check(weft_deferred_called(ds[1]));
+    /* Input 0 is still unfired, so the list fails with CancelledError. */
+    check_int(g.calls, ==, 1);
+    if (check_ptr(g.failure, !=, NULL))
+        check_ptr(weft_failure_type(g.failure), ==, &weft_cancelled_error_type);
+    got_clear(&g);
+    check_err(weft_deferred_callback(ds[0], new_int(1), count_free), 0);
+    weft_deferred_unref(dl);
+    unref_inputs(ds, 2);
+    check_int(frees, ==, 1);
+    check_int(unhandled_logs, ==, 0);
+}
+
 static void test_list_bad_inputs(void)
 {
     reset();
@@ -742,6 +776,8 @@ int main(void)
          "with consume_errors the input's chain sees NULL and nothing is reported");
     TEST(test_list_cancel_cancels_inputs(),
          "cancelling a DeferredList cancels every unfired input");
+    TEST(test_list_cancel_logs_refusing_canceller(),
+         "cancelling a DeferredList logs an input canceller's refusal and fails the list");
     TEST(test_list_bad_inputs(),
          "DeferredList refuses NULL inputs, unknown flags and inputs promised elsewhere");
     TEST(test_gather_values_in_order(), "gather_results gives the values in input order");
