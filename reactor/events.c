@@ -286,7 +286,11 @@ static void on_deadline(void *arg)
                           "cancelling it and going on",
                           f->event, w->name, f->r->shutdown_deadline);
         weft_deferred_t *d = weft_deferred_ref(w->d);
-        weft_deferred_cancel(d);
+        int rc = weft_deferred_cancel(d);
+        if (rc != 0)
+            weft__reactor_log(f->r, WEFT_LOG_WARN,
+                              "before-%s trigger %s: its canceller refused (%s); going on anyway",
+                              f->event, w->name, weft_err_name(rc));
         weft_deferred_unref(d);
     }
     f->refs--;

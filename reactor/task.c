@@ -406,7 +406,9 @@ static weft_result_t timeout_step(weft_result_t result, void *arg)
         weft_failure_check(result.failure, &weft_cancelled_error_type) != NULL) {
         weft_failure_t *f = weft_failure_newf(&weft_timeout_error_type, WEFT_ETIMEDOUT,
                                               "deferred timed out after %g seconds", t->seconds);
-        (void)weft_failure_set_cause(f, result.failure);
+        /* On failure set_cause frees the cause (f is then the out-of-memory failure). */
+        int rc = weft_failure_set_cause(f, result.failure);
+        (void)rc;
         result = weft_fail(f);
     }
     if (!t->fired)
