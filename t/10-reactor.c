@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -322,6 +323,32 @@ static void test_log_names_reactor(void)
     weft__log_reset();
 }
 
+static unsigned long slack_seen;
+
+static void read_slack(void *arg)
+{
+    slack_seen = (unsigned long)prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    weft_reactor_stop(arg);
+}
+
+static void test_timer_slack(void)
+{
+    unsigned long before = (unsigned long)prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    weft_reactor_options_t o;
+    weft_reactor_options_init(&o);
+    o.install_signal_handlers = false;
+    o.timer_slack_ns = 1000;
+    weft_reactor_t *r = weft_reactor_new(&o, NULL);
+    if (!check_ptr(r, !=, NULL))
+        return;
+    slack_seen = 0;
+    check_err(weft_reactor_call_soon(r, read_slack, r), 0);
+    check_err(weft_reactor_run(r), 0);
+    check_uint(slack_seen, ==, 1000);
+    t_teardown(r);
+    prctl(PR_SET_TIMERSLACK, before, 0, 0, 0);
+}
+
 #ifdef WEFT_DEBUG
 static void *wrong_thread_call(void *arg)
 {
@@ -371,6 +398,7 @@ int main(void)
                               "and run_once_nowait");
     TEST(test_stats(), "loop health counts iterations, callbacks and fired timers");
     TEST(test_log_names_reactor(), "the reactor's log records carry its name");
+    TEST(test_timer_slack(), "the timer_slack_ns option sets the loop thread's timer slack");
     TEST(test_wrong_thread(),
          "a loop-only function called from another thread aborts naming the function");
     return done_testing();
