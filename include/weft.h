@@ -8,5 +8,6 @@
 #include <weft/error.h>
 #include <weft/log.h>
 #include <weft/default-pools.h>
+#include <weft/threadpool.h>
 
 #endif /* WEFT_H */
