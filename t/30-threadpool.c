@@ -824,6 +824,43 @@ static void test_free_from_worker(void)
     gate_destroy(&g);
 }
 
+typedef struct {
+    weft_pool_t *pool;
+    atomic_int rc;
+    atomic_int hooks;
+} hook_stop_t;
+
+static void stop_in_hook(void *arg, int status)
+{
+    hook_stop_t *h = arg;
+    if (status == WEFT_ECANCELED)
+        atomic_store(&h->rc, weft_pool_free(h->pool, WEFT_POOL_STOP_CANCEL, 0));
+    atomic_fetch_add(&h->hooks, 1);
+}
+
+static void test_free_from_stop_hook(void)
+{
+    gate_t g;
+    gate_init(&g);
+    hook_stop_t h = {.pool = make_pool("hookstop", 0, 1, 4)};
+    atomic_init(&h.rc, 1);
+    atomic_init(&h.hooks, 0);
+    if (!check_ptr(h.pool, !=, NULL))
+        return;
+    check_err(weft_pool_submit(h.pool, gated_job, count_done, &g, NULL), 0);
+    gate_wait_started(&g, 1);
+    check_err(weft_pool_submit(h.pool, count_job, stop_in_hook, &h, NULL), 0);
+    /* The worker is held, so the stop cancels the queued job and runs its hook here. */
+    weft_log_set_sink(quiet_sink, NULL);
+    check_err(weft_pool_stop(h.pool, WEFT_POOL_STOP_CANCEL, 0), WEFT_ETIMEDOUT);
+    weft_log_set_sink(NULL, NULL);
+    check_int(atomic_load(&h.hooks), ==, 1);
+    check_err(atomic_load(&h.rc), WEFT_EWRONGTHREAD);
+    gate_release(&g, 1);
+    check_err(weft_pool_free(h.pool, WEFT_POOL_STOP_CANCEL, 0), 0);
+    gate_destroy(&g);
+}
+
 static void test_submit_after_stop(void)
 {
     gate_t g;
@@ -982,6 +1019,8 @@ int main(void)
          "free (cancel) with a job that never returns logs it by name, returns WEFT_ETIMEDOUT");
     TEST(test_free_from_worker(),
          "weft_pool_free and weft_pool_stop from a worker return WEFT_EWRONGTHREAD");
+    TEST(test_free_from_stop_hook(),
+         "weft_pool_free from a hook the pool's own stop runs returns WEFT_EWRONGTHREAD");
     TEST(test_submit_after_stop(), "submit after stop fails with WEFT_ECLOSED, hook never runs");
     TEST(test_submit_from_worker(), "a job may submit to its own pool");
     TEST(test_every_path_hooks_once(),

@@ -132,6 +132,16 @@ void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job);
 /* Wakes one submitter waiting for room, if any. Under mu. */
 void weft__pool_room_freed_locked(weft_pool_t *pool);
 
+/* Moves the exited workers to out (an initialised list), for joining outside mu. Under mu. */
+void weft__pool_take_zombies_locked(weft_pool_t *pool, weft__list_t *out);
+
+/* Joins and frees the workers of a list from weft__pool_take_zombies_locked. Without mu. */
+void weft__pool_join_zombies(weft__list_t *zombies);
+
+/* Takes every idle worker off the idle stack and wakes it, so that it re-reads the queue,
+ * closed and the limits. Under mu. */
+void weft__pool_wake_all_idle_locked(weft_pool_t *pool);
+
 /* Starts a pool thread running fn with every asynchronous signal blocked. Under mu or not. */
 int weft__pool_start_thread(weft_pool_t *pool, pthread_t *thread, void *(*fn)(void *), void *arg);
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The pool: submit, the worker loop, cancel, resize, and the stop that never hangs. */
+/* The pool: creation, submit, the worker loop, cancel, resize, stats (stop is in stop.c). */
 
 /*
  * DESIGN
@@ -26,12 +26,7 @@
  * Exited threads are joined, never detached: an exiting worker moves itself to the zombie
  * list, and whoever next starts a thread or stops the pool joins it outside mu.
  *
- * Stop: closes the pool to submits, cancels the queue (CANCEL) or lets workers drain it
- * (DRAIN), then waits on stop_cond, up to the deadline, for every thread to exit. Threads that
- * have not exited by then are reported by job name and stop returns WEFT_ETIMEDOUT. free only
- * releases memory after a stop that saw every thread exit: a thread still running a job keeps
- * using the pool (it must account for its job), so its memory cannot go earlier. A later
- * weft_pool_free finishes the job once the stuck job has returned.
+ * Stopping and freeing, and why free may refuse to free: stop.c.
  */
 #include <errno.h>
 #include <limits.h>
@@ -222,13 +217,13 @@ void weft__pool_room_freed_locked(weft_pool_t *pool)
 }
 
 /* Moves the zombie list to out, for joining outside mu. Under mu. */
-static void take_zombies_locked(weft_pool_t *pool, weft__list_t *out)
+void weft__pool_take_zombies_locked(weft_pool_t *pool, weft__list_t *out)
 {
     weft__list_splice_tail(out, &pool->zombies);
 }
 
 /* Joins and frees the workers of a list taken with take_zombies_locked. Without mu. */
-static void join_zombies(weft__list_t *zombies)
+void weft__pool_join_zombies(weft__list_t *zombies)
 {
     weft__list_t *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, zombies)
@@ -243,7 +238,7 @@ static void join_zombies(weft__list_t *zombies)
 
 /* Wakes every idle worker (taking each off the idle stack) so it re-reads the pool state:
  * the queue, closed, the limits. Under mu. */
-static void wake_all_idle_locked(weft_pool_t *pool)
+void weft__pool_wake_all_idle_locked(weft_pool_t *pool)
 {
     weft__list_t *node;
     while ((node = weft__list_pop_head(&pool->idle)) != NULL) {
@@ -600,7 +595,7 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         pool->timer_running = true;
     }
     if (pool->nidle == 0 && !weft__list_is_empty(&pool->zombies))
-        take_zombies_locked(pool, &zombies);
+        weft__pool_take_zombies_locked(pool, &zombies);
     int wrc = ensure_worker_locked(pool, &spawn_err);
     if (wrc != 0) {
         weft__list_push_head(&pool->free_jobs, &job->link);
@@ -624,7 +619,7 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         *id = job_id(job); /* before unlocking: the job cannot start before this */
 out:
     pthread_mutex_unlock(&pool->mu);
-    join_zombies(&zombies);
+    weft__pool_join_zombies(&zombies);
     if (spawn_err != 0)
         log_spawn_failure(pool, spawn_err);
     return rc;
@@ -686,8 +681,8 @@ int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threa
     pool->min_threads = min_threads;
     pool->max_threads = max_threads;
     /* Idle workers re-read the limits: the surplus exits, the rest re-arm their timeout. */
-    wake_all_idle_locked(pool);
-    take_zombies_locked(pool, &zombies);
+    weft__pool_wake_all_idle_locked(pool);
+    weft__pool_take_zombies_locked(pool, &zombies);
     /* Queued jobs get the new threads now rather than at the next submit. */
     size_t want = pool->queued;
     int spawn_err = 0;
@@ -697,7 +692,7 @@ int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threa
         want--;
     }
     pthread_mutex_unlock(&pool->mu);
-    join_zombies(&zombies);
+    weft__pool_join_zombies(&zombies);
     if (spawn_err != 0)
         log_spawn_failure(pool, spawn_err);
     return 0;
@@ -727,148 +722,4 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     pthread_mutex_unlock(&pool->mu);
     weft__hist_export(&wait, &out->queue_wait);
     weft__hist_export(&run, &out->run_time);
-}
-
-/* ------------------------------------------------------------------------- stop and free */
-
-/* What a timed-out stop reports about one thread that is still busy. */
-typedef struct {
-    char job[64];
-    char thread[16];
-    uint64_t running_ms;
-} stuck_t;
-
-/* Copies (under mu) what a late stop must report, since the jobs' names may be freed as soon
- * as mu is dropped. Returns an owned array of *n entries, or NULL. */
-static stuck_t *collect_stuck_locked(weft_pool_t *pool, size_t *n)
-{
-    *n = 0;
-    if (pool->threads == 0)
-        return NULL;
-    stuck_t *s = weft__calloc(pool->threads, sizeof(*s));
-    if (s == NULL)
-        return NULL;
-    uint64_t now = weft__pool_now_ns();
-    weft__list_t *pos;
-    weft__list_foreach(pos, &pool->workers)
-    {
-        weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
-        if (w->job == NULL)
-            continue;
-        stuck_t *e = &s[(*n)++];
-        snprintf(e->job, sizeof(e->job), "%s", w->job->name != NULL ? w->job->name : "job");
-        snprintf(e->thread, sizeof(e->thread), "%s", w->thread_name);
-        e->running_ms = (now - w->job->start_ns) / 1000000u;
-    }
-    return s;
-}
-
-int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeout_ms)
-{
-    if (pool == NULL || (mode != WEFT_POOL_STOP_DRAIN && mode != WEFT_POOL_STOP_CANCEL))
-        return WEFT_EINVAL;
-    if (weft__pool_current == pool)
-        return WEFT_EWRONGTHREAD;
-    uint64_t deadline = weft__pool_deadline_after_ms(timeout_ms);
-
-    pthread_mutex_lock(&pool->stop_mu);
-    pthread_mutex_lock(&pool->mu);
-    pool->closed = true;
-    weft__list_t cancelled;
-    weft__list_init(&cancelled);
-    if (mode == WEFT_POOL_STOP_CANCEL) {
-        weft__list_t *pos;
-        weft__list_foreach(pos, &pool->queue)
-        {
-            weft__job_t *job = weft__list_entry(pos, weft__job_t, link);
-            job->state = WEFT__JOB_DONE;
-            if (job->heap_slot != WEFT__NO_HEAP_SLOT)
-                weft__heap_remove(pool, job);
-            pool->cancelled++;
-        }
-        weft__list_splice_tail(&cancelled, &pool->queue);
-        pool->queued = 0;
-    }
-    wake_all_idle_locked(pool);
-    pthread_cond_broadcast(&pool->room_cond);
-    pthread_cond_signal(&pool->timer_cond);
-    if (!weft__list_is_empty(&cancelled)) {
-        pthread_mutex_unlock(&pool->mu);
-        /* Unlocked: hooks are user code. The records are DONE, so nobody reuses them. */
-        weft__list_t *pos;
-        weft__list_foreach(pos, &cancelled)
-        {
-            weft__job_t *job = weft__list_entry(pos, weft__job_t, link);
-            if (job->done != NULL)
-                job->done(job->arg, WEFT_ECANCELED);
-        }
-        pthread_mutex_lock(&pool->mu);
-        weft__list_t *tmp;
-        weft__list_foreach_safe(pos, tmp, &cancelled)
-        {
-            weft__list_remove(pos);
-            weft__pool_recycle_locked(pool, weft__list_entry(pos, weft__job_t, link));
-        }
-    }
-
-    while (pool->threads > 0 || pool->timer_running) {
-        if (weft__pool_cond_wait_until(&pool->stop_cond, &pool->mu, deadline) == ETIMEDOUT)
-            break;
-    }
-    bool finished = pool->threads == 0 && !pool->timer_running;
-    size_t nstuck = 0;
-    stuck_t *stuck = finished ? NULL : collect_stuck_locked(pool, &nstuck);
-    size_t still_queued = pool->queued;
-    unsigned still_threads = pool->threads;
-    weft__list_t zombies;
-    weft__list_init(&zombies);
-    take_zombies_locked(pool, &zombies);
-    pthread_mutex_unlock(&pool->mu);
-
-    join_zombies(&zombies);
-    if (finished && pool->timer_started) {
-        pthread_join(pool->timer_thread, NULL);
-        pool->timer_started = false; /* only stop writes it once closed; stop_mu held */
-    }
-    for (size_t i = 0; i < nstuck; i++) {
-        char ms[24];
-        snprintf(ms, sizeof(ms), "%llu", (unsigned long long)stuck[i].running_ms);
-        weft_log_field_t fields[] = {{"pool", pool->name},
-                                     {"job", stuck[i].job},
-                                     {"thread", stuck[i].thread},
-                                     {"running_ms", ms}};
-        weft_log_with(WEFT_LOG_WARN, "pool", fields, 4,
-                      "pool %s: job %s still running at the stop deadline", pool->name,
-                      stuck[i].job);
-    }
-    if (!finished && nstuck == 0) {
-        weft_log(WEFT_LOG_WARN, "pool",
-                 "pool %s: stop deadline passed with %u threads alive and %zu jobs queued",
-                 pool->name, still_threads, still_queued);
-    }
-    weft__free(stuck);
-    pthread_mutex_unlock(&pool->stop_mu);
-    return finished ? 0 : WEFT_ETIMEDOUT;
-}
-
-int weft_pool_free(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeout_ms)
-{
-    if (pool == NULL)
-        return 0;
-    int rc = weft_pool_stop(pool, mode, timeout_ms);
-    if (rc != 0)
-        return rc;
-    /* Every thread is joined and every hook has run: nothing else touches the pool. */
-    for (size_t i = 0; i < pool->nchunks; i++)
-        weft__free(pool->chunks[i]);
-    weft__free(pool->chunks);
-    weft__free(pool->heap);
-    pthread_cond_destroy(&pool->room_cond);
-    pthread_cond_destroy(&pool->stop_cond);
-    pthread_cond_destroy(&pool->timer_cond);
-    pthread_mutex_destroy(&pool->stop_mu);
-    pthread_mutex_destroy(&pool->mu);
-    weft__free(pool->name);
-    weft__free(pool);
-    return 0;
 }

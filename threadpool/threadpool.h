@@ -219,7 +219,8 @@ typedef enum {
  * own workers.
  * Returns: 0 when every thread has exited and been joined; WEFT_ETIMEDOUT if jobs were still
  * running or queued at the deadline; WEFT_EWRONGTHREAD when called from one of pool's threads
- * (nothing is done then); WEFT_EINVAL if pool is NULL or mode is not a weft_pool_stop_mode_t.
+ * or from a hook this pool's stop is running (nothing is done then); WEFT_EINVAL if pool is NULL or
+ * mode is not a weft_pool_stop_mode_t.
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode,
                                               uint64_t timeout_ms);
