@@ -16,6 +16,7 @@
  * its chunk and slot, so a handle is checked without trusting any pointer. */
 #define WEFT__JOBS_PER_CHUNK 64u
 #define WEFT__NO_HEAP_SLOT   SIZE_MAX
+#define WEFT__CACHE_LINE     64u
 
 typedef enum {
     WEFT__JOB_FREE = 0, /* on the free list */
@@ -28,7 +29,7 @@ typedef enum {
  * worker that took a job reads fn, done, arg and name without the lock while the job is
  * RUNNING (nobody writes them then), and so does the thread running a DONE job's hook. */
 typedef struct weft__job_s {
-    weft__list_t link; /* queue, free list, or a local expired/cancelled list */
+    _Alignas(WEFT__CACHE_LINE) weft__list_t link; /* queue, free list, or a local list */
     weft_job_fn fn;
     weft_job_done_fn done;
     void *arg;
@@ -36,9 +37,10 @@ typedef struct weft__job_s {
     uint64_t submit_ns;
     uint64_t deadline_ns; /* 0: none */
     uint64_t start_ns;
-    size_t heap_slot; /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
-    uint32_t index;   /* slot number in the chunk table */
-    uint32_t gen;     /* bumped each time the record is recycled */
+    size_t heap_slot;              /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
+    struct weft__job_s *free_next; /* next on the free stack */
+    uint32_t index;                /* slot number in the chunk table */
+    uint32_t gen;                  /* bumped each time the record is recycled */
     weft__job_state_t state;
     atomic_bool cancel; /* the cooperative flag: set by cancel, read by the running job */
 } weft__job_t;
@@ -85,8 +87,9 @@ struct weft_pool_s {
 
     weft__list_t queue; /* FIFO of QUEUED jobs */
     size_t queued;
-    weft__list_t free_jobs; /* LIFO of FREE jobs (the most recently used first) */
-    weft__job_t **chunks;
+    weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */
+    weft__job_t **chunks;  /* chunk i holds records i * 64 ... i * 64 + 63 */
+    void **chunk_mem;      /* what to free for chunk i (chunks[i] is aligned inside it) */
     size_t nchunks;
     size_t chunks_cap;
 

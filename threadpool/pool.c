@@ -163,12 +163,22 @@ static weft_job_id_t job_id(const weft__job_t *job)
     return ((uint64_t)job->gen << 32) | ((uint64_t)job->index + 1);
 }
 
+/* Pushes a record on the free stack. A plain singly linked stack: pushing and popping touch
+ * only the record itself, not a neighbour that another CPU may hold. Under mu. */
+static void put_free_locked(weft_pool_t *pool, weft__job_t *job)
+{
+    job->free_next = pool->free_top;
+    pool->free_top = job;
+}
+
 /* Takes a FREE record, adding a chunk of 64 when the free list is empty. Under mu. */
 static weft__job_t *take_job_locked(weft_pool_t *pool)
 {
-    weft__list_t *node = weft__list_pop_head(&pool->free_jobs);
-    if (node != NULL)
-        return weft__list_entry(node, weft__job_t, link);
+    weft__job_t *top = pool->free_top;
+    if (top != NULL) {
+        pool->free_top = top->free_next;
+        return top;
+    }
     if ((uint64_t)(pool->nchunks + 1) * WEFT__JOBS_PER_CHUNK > UINT32_MAX)
         return NULL;
     if (pool->nchunks == pool->chunks_cap) {
@@ -177,11 +187,20 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
         if (chunks == NULL)
             return NULL;
         pool->chunks = chunks;
+        void **raw = weft__realloc(pool->chunk_mem, cap * sizeof(*raw));
+        if (raw == NULL)
+            return NULL;
+        pool->chunk_mem = raw;
         pool->chunks_cap = cap;
     }
-    weft__job_t *chunk = weft__calloc(WEFT__JOBS_PER_CHUNK, sizeof(*chunk));
-    if (chunk == NULL)
+    /* Records are cache-line aligned (the type says so; malloc only gives 16 bytes), so a
+     * submitter filling one record never shares a line with a worker reading the next. */
+    void *mem = weft__calloc(1, WEFT__JOBS_PER_CHUNK * sizeof(weft__job_t) + WEFT__CACHE_LINE);
+    if (mem == NULL)
         return NULL;
+    weft__job_t *chunk = (weft__job_t *)(((uintptr_t)mem + WEFT__CACHE_LINE - 1) &
+                                         ~(uintptr_t)(WEFT__CACHE_LINE - 1));
+    pool->chunk_mem[pool->nchunks] = mem;
     size_t base = pool->nchunks * WEFT__JOBS_PER_CHUNK;
     pool->chunks[pool->nchunks++] = chunk;
     /* Slot 0 is handed out now; the rest go on the free list in order. */
@@ -194,7 +213,7 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
         atomic_init(&job->cancel, false);
         weft__list_init(&job->link);
         if (i > 0)
-            weft__list_push_head(&pool->free_jobs, &job->link);
+            put_free_locked(pool, job);
     }
     return &chunk[0];
 }
@@ -207,7 +226,7 @@ void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job)
     job->done = NULL;
     job->arg = NULL;
     job->name = NULL;
-    weft__list_push_head(&pool->free_jobs, &job->link);
+    put_free_locked(pool, job);
 }
 
 void weft__pool_room_freed_locked(weft_pool_t *pool)
@@ -476,7 +495,11 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
         set_err(err, WEFT_ENOMEM);
         return NULL;
     }
-    int rc = pthread_mutex_init(&pool->mu, NULL);
+    pthread_mutexattr_t mattr;
+    pthread_mutexattr_init(&mattr);
+    pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int rc = pthread_mutex_init(&pool->mu, &mattr);
+    pthread_mutexattr_destroy(&mattr);
     WEFT_ASSERT(rc == 0);
     rc = pthread_mutex_init(&pool->stop_mu, NULL);
     WEFT_ASSERT(rc == 0);
@@ -511,7 +534,6 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
     pool->max_threads = max;
     pool->queue_limit = opts->queue_limit ? opts->queue_limit : DEFAULT_QUEUE_LIMIT;
     weft__list_init(&pool->queue);
-    weft__list_init(&pool->free_jobs);
     weft__list_init(&pool->idle);
     weft__list_init(&pool->workers);
     weft__list_init(&pool->zombies);
@@ -580,14 +602,14 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         goto out;
     }
     if (deadline != 0 && (rc = weft__heap_reserve(pool)) != 0) {
-        weft__list_push_head(&pool->free_jobs, &job->link);
+        put_free_locked(pool, job);
         goto out;
     }
     if (deadline != 0 && !pool->timer_started) {
         int trc =
             weft__pool_start_thread(pool, &pool->timer_thread, weft__pool_deadline_main, pool);
         if (trc != 0) {
-            weft__list_push_head(&pool->free_jobs, &job->link);
+            put_free_locked(pool, job);
             rc = errno_to_weft(trc);
             goto out;
         }
@@ -598,7 +620,7 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         weft__pool_take_zombies_locked(pool, &zombies);
     int wrc = ensure_worker_locked(pool, &spawn_err);
     if (wrc != 0) {
-        weft__list_push_head(&pool->free_jobs, &job->link);
+        put_free_locked(pool, job);
         rc = errno_to_weft(wrc);
         goto out;
     }

@@ -160,7 +160,8 @@ int weft_pool_free(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
         return rc;
     /* Every thread is joined and every hook has run: nothing else touches the pool. */
     for (size_t i = 0; i < pool->nchunks; i++)
-        weft__free(pool->chunks[i]);
+        weft__free(pool->chunk_mem[i]);
+    weft__free(pool->chunk_mem);
     weft__free(pool->chunks);
     weft__free(pool->heap);
     pthread_cond_destroy(&pool->room_cond);
