@@ -173,6 +173,7 @@ typedef struct {
     atomic_bool stop;
     int bad;
     int reads;
+    sem_t first_read;
 } reader_t;
 
 static void *read_stats(void *arg)
@@ -180,7 +181,8 @@ static void *read_stats(void *arg)
     reader_t *r = arg;
     while (!atomic_load(&r->stop)) {
         weft_pool_stats_t s = pool_stats(r->pool);
-        r->reads++;
+        if (r->reads++ == 0)
+            sem_post(&r->first_read);
         if (s.idle > s.threads || s.running > s.threads || s.threads > s.max_threads ||
             s.submitted != s.completed + s.cancelled + s.timed_out + s.queued + s.running ||
             s.run_time.count != s.completed)
@@ -198,8 +200,10 @@ static void test_stats_consistent_under_load(void)
         return;
     reader_t r = {.pool = pool};
     atomic_init(&r.stop, false);
+    sem_init(&r.first_read, 0, 0);
     pthread_t th;
     pthread_create(&th, NULL, read_stats, &r);
+    sem_wait(&r.first_read); /* the reader is running before the first submit */
     weft_job_options_t jo;
     weft_job_options_init(&jo);
     jo.room_timeout_ms = WEFT_POOL_FOREVER;
@@ -211,6 +215,7 @@ static void test_stats_consistent_under_load(void)
     pthread_join(th, NULL);
     check_int(r.bad, ==, 0);
     check_int(r.reads, >, 0);
+    sem_destroy(&r.first_read);
     check_uint(pool_stats(pool).completed, ==, (unsigned)n);
     check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, 0), 0);
     gate_destroy(&g);

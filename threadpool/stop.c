@@ -54,7 +54,7 @@ static stuck_t *collect_stuck_locked(weft_pool_t *pool, size_t *n)
         if (w->job == NULL)
             continue;
         stuck_t *e = &s[(*n)++];
-        snprintf(e->job, sizeof(e->job), "%s", w->job->name != NULL ? w->job->name : "job");
+        snprintf(e->job, sizeof(e->job), "%s", w->job->name != NULL ? w->job->name : "(unnamed)");
         snprintf(e->thread, sizeof(e->thread), "%s", w->thread_name);
         e->running_ms = (now - w->job->start_ns) / 1000000u;
     }

@@ -98,7 +98,7 @@ WEFT_EXPORT const char *weft_pool_get_name(const weft_pool_t *pool);
 /* Options for one job. Fill with weft_job_options_init; zero fields mean the defaults. */
 typedef struct {
     const char *name;          /* borrowed until the hook has run; logged if the job hangs a
-                                * stop. Default NULL ("job") */
+                                * stop. Default NULL ("(unnamed)") */
     uint64_t start_timeout_ms; /* the job must start within this or it completes with
                                 * WEFT_ETIMEDOUT and never runs. 0: no deadline */
     uint64_t room_timeout_ms;  /* when the queue is full, wait this long for room.
