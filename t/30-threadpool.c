@@ -785,6 +785,42 @@ static void test_stop_stuck_cancel(void)
 
 typedef struct {
     weft_pool_t *pool;
+    int rc;
+} stopper_t;
+
+static void *stop_forever(void *arg)
+{
+    stopper_t *s = arg;
+    s->rc = weft_pool_stop(s->pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER);
+    return NULL;
+}
+
+static void test_concurrent_stops(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_pool("twostops", 0, 1, 4);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    check_err(weft_pool_submit(pool, gated_job, count_done, &g, NULL), 0);
+    gate_wait_started(&g, 1);
+    stopper_t s = {pool, 1};
+    pthread_t th;
+    pthread_create(&th, NULL, stop_forever, &s);
+    /* Whether or not the other stop is already waiting, this one keeps its own deadline. */
+    weft_log_set_sink(quiet_sink, NULL);
+    check_err(weft_pool_stop(pool, WEFT_POOL_STOP_CANCEL, 10), WEFT_ETIMEDOUT);
+    weft_log_set_sink(NULL, NULL);
+    gate_release(&g, 1);
+    pthread_join(th, NULL);
+    check_err(s.rc, 0);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.done_ok), ==, 1);
+    gate_destroy(&g);
+}
+
+typedef struct {
+    weft_pool_t *pool;
     int free_rc;
     int stop_rc;
     sem_t done;
@@ -1018,6 +1054,8 @@ int main(void)
          "free (drain) with a job that never returns logs it by name, returns WEFT_ETIMEDOUT");
     TEST(test_stop_stuck_cancel(),
          "free (cancel) with a job that never returns logs it by name, returns WEFT_ETIMEDOUT");
+    TEST(test_concurrent_stops(),
+         "a stop keeps its own deadline while another stop waits without one");
     TEST(test_free_from_worker(),
          "weft_pool_free and weft_pool_stop from a worker return WEFT_EWRONGTHREAD");
     TEST(test_free_from_stop_hook(),

@@ -67,8 +67,7 @@ typedef struct {
 } weft__hist_t;
 
 struct weft_pool_s {
-    pthread_mutex_t mu;        /* guards everything below but the constants */
-    pthread_mutex_t stop_mu;   /* serialises stop/free; taken before mu, never after */
+    pthread_mutex_t mu;        /* guards everything below but the constants; the only lock */
     pthread_cond_t room_cond;  /* submitters waiting for room in the queue */
     pthread_cond_t stop_cond;  /* a stop waiting for threads to exit */
     pthread_cond_t timer_cond; /* the deadline thread waiting for the next deadline */
@@ -107,7 +106,7 @@ struct weft_pool_s {
     unsigned running;
     bool closed;
 
-    bool timer_started; /* the deadline thread was created (and not yet joined) */
+    bool timer_started; /* the deadline thread was created and not yet joined */
     bool timer_running; /* it has not exited yet */
     pthread_t timer_thread;
 
@@ -135,11 +134,8 @@ void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job);
 /* Wakes one submitter waiting for room, if any. Under mu. */
 void weft__pool_room_freed_locked(weft_pool_t *pool);
 
-/* Moves the exited workers to out (an initialised list), for joining outside mu. Under mu. */
-void weft__pool_take_zombies_locked(weft_pool_t *pool, weft__list_t *out);
-
-/* Joins and frees the workers of a list from weft__pool_take_zombies_locked. Without mu. */
-void weft__pool_join_zombies(weft__list_t *zombies);
+/* Joins and frees every exited worker. Under mu. */
+void weft__pool_reap_locked(weft_pool_t *pool);
 
 /* Takes every idle worker off the idle stack and wakes it, so that it re-reads the queue,
  * closed and the limits. Under mu. */

@@ -9,8 +9,7 @@
  * per job (to account for the job it finished and take the next one). Nothing runs user code
  * with mu held: job functions and completion hooks run after an unlock.
  *
- * Lock order: stop_mu, then mu. stop_mu is only taken by weft_pool_stop (and so by free), to
- * keep two stops from joining the same thread; it is held while waiting, mu is not.
+ * One lock only: threadpool/ never holds two locks at once.
  *
  * Job records come from a per-pool free list, filled in chunks of 64 that live until the pool
  * is freed; in steady state a submit allocates nothing. A job id is (generation << 32 |
@@ -24,7 +23,8 @@
  * the stack by whoever wakes it, so "on the idle stack" is the one truth about idleness.
  *
  * Exited threads are joined, never detached: an exiting worker moves itself to the zombie
- * list, and whoever next starts a thread or stops the pool joins it outside mu.
+ * list as its last act under mu, and whoever next may start a thread (submit, resize) or
+ * stops the pool joins it, under mu (the exiting thread needs no lock to finish exiting).
  *
  * Stopping and freeing, and why free may refuse to free: stop.c.
  */
@@ -235,20 +235,13 @@ void weft__pool_room_freed_locked(weft_pool_t *pool)
         pthread_cond_signal(&pool->room_cond);
 }
 
-/* Moves the zombie list to out, for joining outside mu. Under mu. */
-void weft__pool_take_zombies_locked(weft_pool_t *pool, weft__list_t *out)
+void weft__pool_reap_locked(weft_pool_t *pool)
 {
-    weft__list_splice_tail(out, &pool->zombies);
-}
-
-/* Joins and frees the workers of a list taken with take_zombies_locked. Without mu. */
-void weft__pool_join_zombies(weft__list_t *zombies)
-{
-    weft__list_t *pos, *tmp;
-    weft__list_foreach_safe(pos, tmp, zombies)
-    {
-        weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
-        weft__list_remove(pos);
+    weft__list_t *node;
+    while ((node = weft__list_pop_head(&pool->zombies)) != NULL) {
+        weft__worker_t *w = weft__list_entry(node, weft__worker_t, all_link);
+        /* Under mu, and safe: the thread released mu for the last time before it became a
+         * zombie and takes no lock on its way out, so this only waits for its exit. */
         pthread_join(w->thread, NULL);
         pthread_cond_destroy(&w->cond);
         weft__free(w);
@@ -501,8 +494,6 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
     int rc = pthread_mutex_init(&pool->mu, &mattr);
     pthread_mutexattr_destroy(&mattr);
     WEFT_ASSERT(rc == 0);
-    rc = pthread_mutex_init(&pool->stop_mu, NULL);
-    WEFT_ASSERT(rc == 0);
     rc = weft__pool_cond_init(&pool->room_cond);
     WEFT_ASSERT(rc == 0);
     rc = weft__pool_cond_init(&pool->stop_cond);
@@ -589,8 +580,6 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         deadline = start_timeout_ms > UINT64_MAX / 2000000u ? 0 : now + start_timeout_ms * 1000000u;
     }
 
-    weft__list_t zombies;
-    weft__list_init(&zombies);
     int spawn_err = 0;
     pthread_mutex_lock(&pool->mu);
     int rc = pool->closed ? WEFT_ECLOSED : wait_for_room_locked(pool, room_timeout_ms);
@@ -617,7 +606,7 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         pool->timer_running = true;
     }
     if (pool->nidle == 0 && !weft__list_is_empty(&pool->zombies))
-        weft__pool_take_zombies_locked(pool, &zombies);
+        weft__pool_reap_locked(pool); /* only on the path that may start a thread */
     int wrc = ensure_worker_locked(pool, &spawn_err);
     if (wrc != 0) {
         put_free_locked(pool, job);
@@ -641,7 +630,6 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
         *id = job_id(job); /* before unlocking: the job cannot start before this */
 out:
     pthread_mutex_unlock(&pool->mu);
-    weft__pool_join_zombies(&zombies);
     if (spawn_err != 0)
         log_spawn_failure(pool, spawn_err);
     return rc;
@@ -693,8 +681,6 @@ int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threa
 {
     if (pool == NULL || max_threads == 0 || min_threads > max_threads)
         return WEFT_EINVAL;
-    weft__list_t zombies;
-    weft__list_init(&zombies);
     pthread_mutex_lock(&pool->mu);
     if (pool->closed) {
         pthread_mutex_unlock(&pool->mu);
@@ -704,7 +690,7 @@ int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threa
     pool->max_threads = max_threads;
     /* Idle workers re-read the limits: the surplus exits, the rest re-arm their timeout. */
     weft__pool_wake_all_idle_locked(pool);
-    weft__pool_take_zombies_locked(pool, &zombies);
+    weft__pool_reap_locked(pool);
     /* Queued jobs get the new threads now rather than at the next submit. */
     size_t want = pool->queued;
     int spawn_err = 0;
@@ -714,7 +700,6 @@ int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threa
         want--;
     }
     pthread_mutex_unlock(&pool->mu);
-    weft__pool_join_zombies(&zombies);
     if (spawn_err != 0)
         log_spawn_failure(pool, spawn_err);
     return 0;

@@ -4,9 +4,10 @@
 /*
  * A stop closes the pool to submits (under mu), cancels the queue (CANCEL) or leaves it to the
  * workers (DRAIN), wakes every idle worker so that each one drains or exits, then waits on
- * stop_cond, up to the deadline, for every worker and the deadline thread to exit. Exited
- * workers are joined outside mu. If threads are still alive at the deadline, each running job
- * is logged by name and the stop returns WEFT_ETIMEDOUT: it never waits longer than asked.
+ * stop_cond, up to the deadline, for every worker and the deadline thread to exit, joining
+ * each as it exits (under mu: an exited thread needs no lock to finish). If threads are still alive
+ * at the deadline, each running job is logged by name and the stop returns WEFT_ETIMEDOUT: it never
+ * waits longer than asked.
  *
  * Freeing: the pool's memory may only go once no thread of it can touch it again, i.e. after
  * a stop that saw every thread exit. A worker stuck in a job will, when the job returns, lock
@@ -15,7 +16,8 @@
  * memory to the last thread out instead would need a detached thread (nobody left to join
  * it), which weft does not use.
  *
- * Lock order: stop_mu, then mu (stop_mu serialises stops so two never join the same thread).
+ * One lock only (mu). Two stops may run at once: each joins what it finds exited, under mu,
+ * so no thread is joined twice, and each waits only up to its own deadline.
  */
 #include <stdio.h>
 
@@ -61,6 +63,18 @@ static stuck_t *collect_stuck_locked(weft_pool_t *pool, size_t *n)
     return s;
 }
 
+/* Joins every exited worker and the deadline thread if it has exited. Returns true when no
+ * thread of the pool is left. Under mu. */
+static bool reap_all_locked(weft_pool_t *pool)
+{
+    weft__pool_reap_locked(pool);
+    if (pool->timer_started && !pool->timer_running) {
+        pthread_join(pool->timer_thread, NULL); /* it has left mu for good: see reap */
+        pool->timer_started = false;
+    }
+    return pool->threads == 0 && !pool->timer_started;
+}
+
 int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeout_ms)
 {
     if (pool == NULL || (mode != WEFT_POOL_STOP_DRAIN && mode != WEFT_POOL_STOP_CANCEL))
@@ -69,7 +83,6 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
         return WEFT_EWRONGTHREAD;
     uint64_t deadline = weft__pool_deadline_after_ms(timeout_ms);
 
-    pthread_mutex_lock(&pool->stop_mu);
     pthread_mutex_lock(&pool->mu);
     pool->closed = true;
     weft__list_t cancelled;
@@ -111,25 +124,22 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
         }
     }
 
-    while (pool->threads > 0 || pool->timer_running) {
-        if (weft__pool_cond_wait_until(&pool->stop_cond, &pool->mu, deadline) == ETIMEDOUT)
+    bool finished;
+    for (;;) {
+        finished = reap_all_locked(pool);
+        if (finished)
             break;
+        if (weft__pool_cond_wait_until(&pool->stop_cond, &pool->mu, deadline) == ETIMEDOUT) {
+            finished = reap_all_locked(pool);
+            break;
+        }
     }
-    bool finished = pool->threads == 0 && !pool->timer_running;
     size_t nstuck = 0;
     stuck_t *stuck = finished ? NULL : collect_stuck_locked(pool, &nstuck);
     size_t still_queued = pool->queued;
     unsigned still_threads = pool->threads;
-    weft__list_t zombies;
-    weft__list_init(&zombies);
-    weft__pool_take_zombies_locked(pool, &zombies);
     pthread_mutex_unlock(&pool->mu);
 
-    weft__pool_join_zombies(&zombies);
-    if (finished && pool->timer_started) {
-        pthread_join(pool->timer_thread, NULL);
-        pool->timer_started = false; /* only stop writes it once closed; stop_mu held */
-    }
     for (size_t i = 0; i < nstuck; i++) {
         char ms[24];
         snprintf(ms, sizeof(ms), "%llu", (unsigned long long)stuck[i].running_ms);
@@ -147,7 +157,6 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
                  pool->name, still_threads, still_queued);
     }
     weft__free(stuck);
-    pthread_mutex_unlock(&pool->stop_mu);
     return finished ? 0 : WEFT_ETIMEDOUT;
 }
 
@@ -167,7 +176,6 @@ int weft_pool_free(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
     pthread_cond_destroy(&pool->room_cond);
     pthread_cond_destroy(&pool->stop_cond);
     pthread_cond_destroy(&pool->timer_cond);
-    pthread_mutex_destroy(&pool->stop_mu);
     pthread_mutex_destroy(&pool->mu);
     weft__free(pool->name);
     weft__free(pool);
