@@ -115,7 +115,8 @@ WEFT_EXPORT void weft_job_options_init(weft_job_options_t *opts);
  * Returns: 0 (done will run exactly once); WEFT_EINVAL if pool or fn is NULL;
  * WEFT_EOVERLOAD if queue_limit jobs are already queued; WEFT_ECLOSED once weft_pool_stop
  * or weft_pool_free has begun; WEFT_EAGAIN if the pool has no thread and none could be
- * started; WEFT_ENOMEM when out of memory.
+ * started (or, for a job with a start deadline, the pool's deadline thread could not be
+ * started); WEFT_ENOMEM when out of memory.
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_pool_submit(weft_pool_t *pool, weft_job_fn fn,
                                                 weft_job_done_fn done, void *arg,
@@ -229,7 +230,8 @@ WEFT_EXPORT WEFT_NODISCARD int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_
  * Stops pool as weft_pool_stop does, then releases it. If a job is still running at the
  * deadline the pool is NOT released (its thread still uses it): the call returns
  * WEFT_ETIMEDOUT, the pool stays valid and stopped, and a later weft_pool_free finishes the
- * job. weft_pool_free(NULL, ...) does nothing and returns 0. Thread: any, not from pool's own
+ * job. weft_pool_free(NULL, ...) does nothing and returns 0. It must not run concurrently with
+ * any other call on pool (it releases what they use). Thread: any, not from pool's own
  * workers.
  * Returns: 0 when released (every hook has run and every thread is joined); WEFT_ETIMEDOUT as
  * above; WEFT_EWRONGTHREAD from one of pool's threads (nothing is done then); WEFT_EINVAL for
