@@ -15,5 +15,6 @@
 #include <weft/time.h>
 #include <weft/events.h>
 #include <weft/task.h>
+#include <weft/threadpool.h>
 
 #endif /* WEFT_H */

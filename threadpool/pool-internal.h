@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* The pool's insides, shared by pool.c, deadline.c and stats.c (threadpool/ only). */
+#ifndef WEFT_THREADPOOL_POOL_INTERNAL_H
+#define WEFT_THREADPOOL_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <weft/threadpool.h>
+
+#include "../common/list-internal.h"
+
+/* Job records live in chunks of this many, never freed before the pool; a job's index names
+ * its chunk and slot, so a handle is checked without trusting any pointer. */
+#define WEFT__JOBS_PER_CHUNK 64u
+#define WEFT__NO_HEAP_SLOT   SIZE_MAX
+#define WEFT__CACHE_LINE     64u
+
+typedef enum {
+    WEFT__JOB_FREE = 0, /* on the free list */
+    WEFT__JOB_QUEUED,   /* on the queue (and in the deadline heap if it has a deadline) */
+    WEFT__JOB_RUNNING,  /* a worker runs its function or its hook */
+    WEFT__JOB_DONE,     /* off the queue, its cancel/timeout hook about to run */
+} weft__job_state_t;
+
+/* One job record. Every field but `cancel` is guarded by the pool's mutex, except that the
+ * worker that took a job reads fn, done, arg and name without the lock while the job is
+ * RUNNING (nobody writes them then), and so does the thread running a DONE job's hook. */
+typedef struct weft__job_s {
+    _Alignas(WEFT__CACHE_LINE) weft__list_t link; /* queue, free list, or a local list */
+    weft_job_fn fn;
+    weft_job_done_fn done;
+    void *arg;
+    const char *name;
+    uint64_t submit_ns;
+    uint64_t deadline_ns; /* 0: none */
+    uint64_t start_ns;
+    size_t heap_slot;              /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
+    struct weft__job_s *free_next; /* next on the free stack */
+    uint32_t index;                /* slot number in the chunk table */
+    uint32_t gen;                  /* bumped each time the record is recycled */
+    weft__job_state_t state;
+    atomic_bool cancel; /* the cooperative flag: set by cancel, read by the running job */
+} weft__job_t;
+
+/* One worker thread. Guarded by the pool's mutex. */
+typedef struct weft__worker_s {
+    weft__list_t idle_link; /* in pool->idle while waiting for work */
+    weft__list_t all_link;  /* in pool->workers while alive, then in pool->zombies */
+    pthread_t thread;
+    pthread_cond_t cond; /* signalled to wake this worker alone (LIFO wake) */
+    struct weft_pool_s *pool;
+    weft__job_t *job; /* the job it runs, for stop's report */
+    bool idle;
+    unsigned n; /* its number in the thread name */
+    char thread_name[16];
+} weft__worker_t;
+
+/* A histogram as kept inside the pool (percentiles are computed on read). */
+typedef struct {
+    uint64_t count;
+    uint64_t max_ns;
+    uint64_t sum_ns;
+    uint64_t buckets[WEFT_POOL_HIST_BUCKETS];
+} weft__hist_t;
+
+struct weft_pool_s {
+    pthread_mutex_t mu;        /* guards everything below but the constants; the only lock */
+    pthread_cond_t room_cond;  /* submitters waiting for room in the queue */
+    pthread_cond_t stop_cond;  /* a stop waiting for threads to exit */
+    pthread_cond_t timer_cond; /* the deadline thread waiting for the next deadline */
+
+    /* Constants after weft_pool_new. */
+    char *name;
+    size_t stack_size;
+    uint64_t idle_timeout_ns;
+    weft_pool_sched_t sched;
+    int target_nice; /* nice value for threads; INT32_MIN: leave as inherited */
+
+    /* Limits (resize changes them under mu). */
+    unsigned min_threads;
+    unsigned max_threads;
+    size_t queue_limit;
+
+    weft__list_t queue; /* FIFO of QUEUED jobs */
+    size_t queued;
+    weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */
+    weft__job_t **chunks;  /* chunk i holds records i * 64 ... i * 64 + 63 */
+    void **chunk_mem;      /* what to free for chunk i (chunks[i] is aligned inside it) */
+    size_t nchunks;
+    size_t chunks_cap;
+
+    weft__job_t **heap; /* min-heap of queued jobs with a deadline, by deadline_ns */
+    size_t heap_len;
+    size_t heap_cap;
+
+    weft__list_t idle; /* idle workers, the most recently idle first */
+    unsigned nidle;
+    weft__list_t workers; /* every live worker */
+    unsigned threads;
+    weft__list_t zombies; /* exited workers waiting to be joined */
+    unsigned next_thread_n;
+    unsigned room_waiters;
+    unsigned running;
+    bool closed;
+
+    bool timer_started; /* the deadline thread was created and not yet joined */
+    bool timer_running; /* it has not exited yet */
+    pthread_t timer_thread;
+
+    uint64_t submitted, completed, rejected, timed_out, cancelled, threads_started;
+    weft__hist_t queue_wait;
+    weft__hist_t run_time;
+};
+
+/* Monotonic clock, nanoseconds. */
+uint64_t weft__pool_now_ns(void);
+
+/* Milliseconds to a deadline from now; UINT64_MAX for WEFT_POOL_FOREVER or overflow. */
+uint64_t weft__pool_deadline_after_ms(uint64_t ms);
+
+/* pthread_cond_timedwait on a CLOCK_MONOTONIC condvar until deadline_ns (UINT64_MAX: no
+ * deadline). Returns 0 or ETIMEDOUT. */
+int weft__pool_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, uint64_t deadline_ns);
+
+/* Initialises a condvar on CLOCK_MONOTONIC. Returns 0 or a positive errno. */
+int weft__pool_cond_init(pthread_cond_t *cond);
+
+/* Back to the free list with a new generation. Under mu. */
+void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job);
+
+/* Wakes one submitter waiting for room, if any. Under mu. */
+void weft__pool_room_freed_locked(weft_pool_t *pool);
+
+/* Joins and frees every exited worker. Under mu. */
+void weft__pool_reap_locked(weft_pool_t *pool);
+
+/* Takes every idle worker off the idle stack and wakes it, so that it re-reads the queue,
+ * closed and the limits. Under mu. */
+void weft__pool_wake_all_idle_locked(weft_pool_t *pool);
+
+/* Starts a pool thread running fn with every asynchronous signal blocked. Under mu or not. */
+int weft__pool_start_thread(weft_pool_t *pool, pthread_t *thread, void *(*fn)(void *), void *arg);
+
+/* Names the calling thread weft-<pool name>-<suffix>, cut to 15 bytes; writes the name to
+ * out[16] too. */
+void weft__pool_name_thread(const weft_pool_t *pool, const char *suffix, char out[16]);
+
+/* Set on each of the pool's threads: the pool it belongs to. */
+extern _Thread_local weft_pool_t *weft__pool_current;
+
+/* deadline.c: the min-heap of deadlines and the deadline thread. All under mu. */
+int weft__heap_reserve(weft_pool_t *pool);
+void weft__heap_push(weft_pool_t *pool, weft__job_t *job);
+void weft__heap_remove(weft_pool_t *pool, weft__job_t *job);
+void *weft__pool_deadline_main(void *arg);
+
+/* stats.c */
+void weft__hist_add(weft__hist_t *h, uint64_t ns);
+void weft__hist_export(const weft__hist_t *h, weft_pool_hist_t *out);
+
+#endif /* WEFT_THREADPOOL_POOL_INTERNAL_H */

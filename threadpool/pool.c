@@ -1,0 +1,732 @@
+/* SPDX-License-Identifier: MIT */
+/* The pool: creation, submit, the worker loop, cancel, resize, stats (stop is in stop.c). */
+
+/*
+ * DESIGN
+ *
+ * One mutex (mu) guards the whole pool: the FIFO queue, the free list of job records, the
+ * deadline heap, the idle stack, the counters. A submit takes mu once; a worker takes it once
+ * per job (to account for the job it finished and take the next one). Nothing runs user code
+ * with mu held: job functions and completion hooks run after an unlock.
+ *
+ * One lock only: threadpool/ never holds two locks at once.
+ *
+ * Job records come from a per-pool free list, filled in chunks of 64 that live until the pool
+ * is freed; in steady state a submit allocates nothing. A job id is (generation << 32 |
+ * index + 1); recycling a record bumps its generation, so a stale id never matches a later
+ * job, and cancel looks the index up in the chunk table instead of trusting a pointer.
+ *
+ * Threads start lazily: a submit that finds no idle worker starts one if the pool is below
+ * max_threads. Idle workers wait on their own condvar, in a stack: a submit wakes the most
+ * recently idle one (LIFO), so under light load the same warm thread runs everything and the
+ * others reach their idle timeout and exit (down to min_threads). A woken worker is taken off
+ * the stack by whoever wakes it, so "on the idle stack" is the one truth about idleness.
+ *
+ * Exited threads are joined, never detached: an exiting worker moves itself to the zombie
+ * list as its last act under mu, and whoever next may start a thread (submit, resize) or
+ * stops the pool joins it, under mu (the exiting thread needs no lock to finish exiting).
+ *
+ * Stopping and freeing, and why free may refuse to free: stop.c.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <weft/error.h>
+#include <weft/log.h>
+
+#include "../common/alloc-internal.h"
+#include "pool-internal.h"
+
+#define DEFAULT_QUEUE_LIMIT     65536u
+#define DEFAULT_IDLE_TIMEOUT_MS 10000u
+#define DEFAULT_STACK_SIZE      (4u << 20)
+#define CPU_NICE_OFFSET         5
+
+_Thread_local weft_pool_t *weft__pool_current;
+/* The job running on this thread, for weft_job_cancelled. */
+static _Thread_local weft__job_t *current_job;
+
+/* ------------------------------------------------------------------------- small helpers */
+
+uint64_t weft__pool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t weft__pool_deadline_after_ms(uint64_t ms)
+{
+    if (ms == WEFT_POOL_FOREVER || ms > UINT64_MAX / 2000000u)
+        return UINT64_MAX;
+    return weft__pool_now_ns() + ms * 1000000u;
+}
+
+int weft__pool_cond_init(pthread_cond_t *cond)
+{
+    pthread_condattr_t attr;
+    int rc = pthread_condattr_init(&attr);
+    if (rc != 0)
+        return rc;
+    rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    if (rc == 0)
+        rc = pthread_cond_init(cond, &attr);
+    pthread_condattr_destroy(&attr);
+    return rc;
+}
+
+int weft__pool_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, uint64_t deadline_ns)
+{
+    if (deadline_ns == UINT64_MAX) {
+        pthread_cond_wait(cond, mu);
+        return 0;
+    }
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
+                          .tv_nsec = (long)(deadline_ns % 1000000000u)};
+    int rc = pthread_cond_timedwait(cond, mu, &ts);
+    return rc == ETIMEDOUT ? ETIMEDOUT : 0;
+}
+
+static int errno_to_weft(int rc)
+{
+    return rc == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
+}
+
+void weft__pool_name_thread(const weft_pool_t *pool, const char *suffix, char out[16])
+{
+    /* "weft-" + name + "-" + suffix must fit 15 bytes: the name gives way, the suffix (the
+     * thread number, which tells threads apart) never does. */
+    int room = 15 - 5 - 1 - (int)strlen(suffix);
+    char buf[64];
+    snprintf(buf, sizeof(buf), "weft-%.*s-%s", room > 0 ? room : 0, pool->name, suffix);
+    memcpy(out, buf, 15);
+    out[15] = '\0';
+    pthread_setname_np(pthread_self(), out);
+}
+
+int weft__pool_start_thread(weft_pool_t *pool, pthread_t *thread, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int rc = pthread_attr_init(&attr);
+    if (rc != 0)
+        return rc;
+    rc = pthread_attr_setstacksize(&attr, pool->stack_size);
+    if (rc == 0) {
+        /* The new thread inherits this mask, so no asynchronous signal can reach it even
+         * before its first instruction; synchronous ones (faults, abort) stay deliverable. */
+        sigset_t all, old;
+        sigfillset(&all);
+        static const int synchronous[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+                                          SIGTRAP, SIGSYS, SIGABRT};
+        for (size_t i = 0; i < sizeof(synchronous) / sizeof(synchronous[0]); i++)
+            sigdelset(&all, synchronous[i]);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        rc = pthread_create(thread, &attr, fn, arg);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    }
+    pthread_attr_destroy(&attr);
+    return rc;
+}
+
+/* Applies the pool's scheduling options to the calling thread. Failures are logged at debug
+ * level: a thread started by a niced thread may not be allowed to lower its nice value. */
+static void apply_sched(const weft_pool_t *pool)
+{
+    if (pool->sched == WEFT_POOL_SCHED_BATCH) {
+        struct sched_param sp = {.sched_priority = 0};
+        int rc = pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+        if (rc != 0)
+            weft_log(WEFT_LOG_DEBUG, "pool", "pool %s: cannot set SCHED_BATCH: %s", pool->name,
+                     weft_strerror(-rc));
+    }
+    if (pool->target_nice != INT32_MIN) {
+        if (setpriority(PRIO_PROCESS, (id_t)gettid(), pool->target_nice) != 0)
+            weft_log(WEFT_LOG_DEBUG, "pool", "pool %s: cannot set nice %d: %s", pool->name,
+                     pool->target_nice, weft_strerror(-errno));
+    }
+}
+
+static weft__job_t *job_at(const weft_pool_t *pool, size_t index)
+{
+    return &pool->chunks[index / WEFT__JOBS_PER_CHUNK][index % WEFT__JOBS_PER_CHUNK];
+}
+
+static weft_job_id_t job_id(const weft__job_t *job)
+{
+    return ((uint64_t)job->gen << 32) | ((uint64_t)job->index + 1);
+}
+
+/* Pushes a record on the free stack. A plain singly linked stack: pushing and popping touch
+ * only the record itself, not a neighbour that another CPU may hold. Under mu. */
+static void put_free_locked(weft_pool_t *pool, weft__job_t *job)
+{
+    job->free_next = pool->free_top;
+    pool->free_top = job;
+}
+
+/* Takes a FREE record, adding a chunk of 64 when the free list is empty. Under mu. */
+static weft__job_t *take_job_locked(weft_pool_t *pool)
+{
+    weft__job_t *top = pool->free_top;
+    if (top != NULL) {
+        pool->free_top = top->free_next;
+        return top;
+    }
+    if ((uint64_t)(pool->nchunks + 1) * WEFT__JOBS_PER_CHUNK > UINT32_MAX)
+        return NULL;
+    if (pool->nchunks == pool->chunks_cap) {
+        size_t cap = pool->chunks_cap ? 2 * pool->chunks_cap : 16;
+        weft__job_t **chunks = weft__realloc(pool->chunks, cap * sizeof(*chunks));
+        if (chunks == NULL)
+            return NULL;
+        pool->chunks = chunks;
+        void **raw = weft__realloc(pool->chunk_mem, cap * sizeof(*raw));
+        if (raw == NULL)
+            return NULL;
+        pool->chunk_mem = raw;
+        pool->chunks_cap = cap;
+    }
+    /* Records are cache-line aligned (the type says so; malloc only gives 16 bytes), so a
+     * submitter filling one record never shares a line with a worker reading the next. */
+    void *mem = weft__calloc(1, WEFT__JOBS_PER_CHUNK * sizeof(weft__job_t) + WEFT__CACHE_LINE);
+    if (mem == NULL)
+        return NULL;
+    weft__job_t *chunk = (weft__job_t *)(((uintptr_t)mem + WEFT__CACHE_LINE - 1) &
+                                         ~(uintptr_t)(WEFT__CACHE_LINE - 1));
+    pool->chunk_mem[pool->nchunks] = mem;
+    size_t base = pool->nchunks * WEFT__JOBS_PER_CHUNK;
+    pool->chunks[pool->nchunks++] = chunk;
+    /* Slot 0 is handed out now; the rest go on the free list in order. */
+    for (size_t i = WEFT__JOBS_PER_CHUNK; i-- > 0;) {
+        weft__job_t *job = &chunk[i];
+        job->index = (uint32_t)(base + i);
+        job->gen = 1;
+        job->heap_slot = WEFT__NO_HEAP_SLOT;
+        job->state = WEFT__JOB_FREE;
+        atomic_init(&job->cancel, false);
+        weft__list_init(&job->link);
+        if (i > 0)
+            put_free_locked(pool, job);
+    }
+    return &chunk[0];
+}
+
+void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job)
+{
+    job->gen++;
+    job->state = WEFT__JOB_FREE;
+    job->fn = NULL;
+    job->done = NULL;
+    job->arg = NULL;
+    job->name = NULL;
+    put_free_locked(pool, job);
+}
+
+void weft__pool_room_freed_locked(weft_pool_t *pool)
+{
+    if (pool->room_waiters > 0)
+        pthread_cond_signal(&pool->room_cond);
+}
+
+void weft__pool_reap_locked(weft_pool_t *pool)
+{
+    weft__list_t *node;
+    while ((node = weft__list_pop_head(&pool->zombies)) != NULL) {
+        weft__worker_t *w = weft__list_entry(node, weft__worker_t, all_link);
+        /* Under mu, and safe: the thread released mu for the last time before it became a
+         * zombie and takes no lock on its way out, so this only waits for its exit. */
+        pthread_join(w->thread, NULL);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+    }
+}
+
+/* Wakes every idle worker (taking each off the idle stack) so it re-reads the pool state:
+ * the queue, closed, the limits. Under mu. */
+void weft__pool_wake_all_idle_locked(weft_pool_t *pool)
+{
+    weft__list_t *node;
+    while ((node = weft__list_pop_head(&pool->idle)) != NULL) {
+        weft__worker_t *w = weft__list_entry(node, weft__worker_t, idle_link);
+        w->idle = false;
+        pool->nidle--;
+        pthread_cond_signal(&w->cond);
+    }
+}
+
+/* ------------------------------------------------------------------------- workers */
+
+/* Runs a job the worker w has just taken off the queue; called and returns with mu held. */
+static void run_job_locked(weft_pool_t *pool, weft__worker_t *w, weft__job_t *job, uint64_t now)
+{
+    job->state = WEFT__JOB_RUNNING;
+    job->start_ns = now;
+    w->job = job;
+    pool->running++;
+    weft__hist_add(&pool->queue_wait, now - job->submit_ns);
+    pthread_mutex_unlock(&pool->mu);
+
+    /* Unlocked: the job may run for seconds, and may submit, cancel or read stats. */
+    current_job = job;
+    job->fn(job->arg);
+    current_job = NULL;
+    uint64_t end = weft__pool_now_ns();
+    if (job->done != NULL)
+        job->done(job->arg, 0);
+
+    pthread_mutex_lock(&pool->mu);
+    weft__hist_add(&pool->run_time, end - job->start_ns);
+    pool->running--;
+    pool->completed++;
+    w->job = NULL;
+    weft__pool_recycle_locked(pool, job);
+}
+
+/* Waits on the idle stack until woken or timed out. Returns false when the worker should exit
+ * (it timed out above min_threads). Called and returns with mu held. */
+static bool wait_idle_locked(weft_pool_t *pool, weft__worker_t *w)
+{
+    weft__list_push_head(&pool->idle, &w->idle_link);
+    w->idle = true;
+    pool->nidle++;
+    uint64_t deadline = weft__pool_now_ns() + pool->idle_timeout_ns;
+    for (;;) {
+        bool above_min = pool->threads > pool->min_threads;
+        int rc = weft__pool_cond_wait_until(&w->cond, &pool->mu, above_min ? deadline : UINT64_MAX);
+        if (!w->idle)
+            return true; /* whoever woke us took us off the stack */
+        if (pool->threads > pool->min_threads &&
+            (rc == ETIMEDOUT || weft__pool_now_ns() >= deadline)) {
+            weft__list_remove(&w->idle_link);
+            w->idle = false;
+            pool->nidle--;
+            return false;
+        }
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    weft__worker_t *w = arg;
+    weft_pool_t *pool = w->pool;
+    weft__pool_current = pool;
+
+    char suffix[12];
+    snprintf(suffix, sizeof(suffix), "%u", w->n);
+    weft__pool_name_thread(pool, suffix, w->thread_name);
+    apply_sched(pool);
+
+    pthread_mutex_lock(&pool->mu);
+    for (;;) {
+        if (pool->threads > pool->max_threads)
+            break; /* resized down: the surplus leaves after its job */
+        weft__list_t *node = weft__list_pop_head(&pool->queue);
+        if (node != NULL) {
+            weft__job_t *job = weft__list_entry(node, weft__job_t, link);
+            pool->queued--;
+            weft__pool_room_freed_locked(pool);
+            if (job->heap_slot != WEFT__NO_HEAP_SLOT)
+                weft__heap_remove(pool, job);
+            uint64_t now = weft__pool_now_ns();
+            if (job->deadline_ns != 0 && now >= job->deadline_ns) {
+                /* Expired before the deadline thread got to it: same outcome, this thread. */
+                weft_job_done_fn done = job->done;
+                void *done_arg = job->arg;
+                pool->timed_out++;
+                weft__pool_recycle_locked(pool, job);
+                pthread_mutex_unlock(&pool->mu);
+                if (done != NULL)
+                    done(done_arg, WEFT_ETIMEDOUT);
+                pthread_mutex_lock(&pool->mu);
+                continue;
+            }
+            run_job_locked(pool, w, job, now);
+            continue;
+        }
+        if (pool->closed)
+            break;
+        if (!wait_idle_locked(pool, w))
+            break;
+    }
+    pool->threads--;
+    weft__list_remove(&w->all_link);
+    weft__list_push_tail(&pool->zombies, &w->all_link);
+    pthread_cond_broadcast(&pool->stop_cond);
+    pthread_mutex_unlock(&pool->mu);
+    return NULL;
+}
+
+/* Starts one more worker. Under mu. Returns 0 or a positive errno. */
+static int spawn_worker_locked(weft_pool_t *pool)
+{
+    weft__worker_t *w = weft__calloc(1, sizeof(*w));
+    if (w == NULL)
+        return ENOMEM;
+    int rc = weft__pool_cond_init(&w->cond);
+    if (rc != 0) {
+        weft__free(w);
+        return rc;
+    }
+    w->pool = pool;
+    w->n = pool->next_thread_n++;
+    weft__list_init(&w->idle_link);
+    weft__list_init(&w->all_link);
+    rc = weft__pool_start_thread(pool, &w->thread, worker_main, w);
+    if (rc != 0) {
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+        return rc;
+    }
+    weft__list_push_tail(&pool->workers, &w->all_link);
+    pool->threads++;
+    pool->threads_started++;
+    return 0;
+}
+
+/* Logged without mu held: a sink is user code. */
+static void log_spawn_failure(const weft_pool_t *pool, int rc)
+{
+    weft_log(WEFT_LOG_WARN, "pool",
+             "pool %s: cannot start a thread (%s); the threads alive carry on", pool->name,
+             weft_strerror(-rc));
+}
+
+/* Makes sure someone will pick up a newly queued job: wakes the most recently idle worker, or
+ * starts a thread if the pool is below max. Under mu. Returns 0, or a positive errno when no
+ * thread could be started and the pool has none (*spawn_err: a failure to start one more, to
+ * log once mu is dropped). */
+static int ensure_worker_locked(weft_pool_t *pool, int *spawn_err)
+{
+    weft__list_t *node = weft__list_pop_head(&pool->idle);
+    if (node != NULL) {
+        weft__worker_t *w = weft__list_entry(node, weft__worker_t, idle_link);
+        w->idle = false;
+        pool->nidle--;
+        pthread_cond_signal(&w->cond);
+        return 0;
+    }
+    if (pool->threads >= pool->max_threads)
+        return 0;
+    int rc = spawn_worker_locked(pool);
+    if (rc != 0 && pool->threads == 0)
+        return rc;
+    *spawn_err = rc;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------- public API */
+
+void weft_pool_options_init(weft_pool_options_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    opts->name = "pool";
+    opts->min_threads = 0;
+    opts->max_threads = 0;
+    opts->queue_limit = DEFAULT_QUEUE_LIMIT;
+    opts->idle_timeout_ms = DEFAULT_IDLE_TIMEOUT_MS;
+    opts->stack_size = DEFAULT_STACK_SIZE;
+    opts->sched = WEFT_POOL_SCHED_NORMAL;
+    opts->nice_offset = 0;
+}
+
+void weft_pool_options_init_cpu(weft_pool_options_t *opts)
+{
+    weft_pool_options_init(opts);
+    opts->name = "cpu";
+    opts->sched = WEFT_POOL_SCHED_BATCH;
+    opts->nice_offset = CPU_NICE_OFFSET;
+}
+
+void weft_job_options_init(weft_job_options_t *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+}
+
+static unsigned cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static void set_err(int *err, int code)
+{
+    if (err != NULL)
+        *err = code;
+}
+
+weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
+{
+    weft_pool_options_t defaults;
+    if (opts == NULL) {
+        weft_pool_options_init(&defaults);
+        opts = &defaults;
+    }
+    unsigned max = opts->max_threads ? opts->max_threads : cpu_count();
+    if (opts->min_threads > max || opts->nice_offset < 0 || opts->nice_offset > 19 ||
+        (opts->sched != WEFT_POOL_SCHED_NORMAL && opts->sched != WEFT_POOL_SCHED_BATCH)) {
+        set_err(err, WEFT_EINVAL);
+        return NULL;
+    }
+    weft_pool_t *pool = weft__calloc(1, sizeof(*pool));
+    if (pool == NULL) {
+        set_err(err, WEFT_ENOMEM);
+        return NULL;
+    }
+    pool->name = weft__strdup(opts->name != NULL && opts->name[0] != '\0' ? opts->name : "pool");
+    if (pool->name == NULL) {
+        weft__free(pool);
+        set_err(err, WEFT_ENOMEM);
+        return NULL;
+    }
+    pthread_mutexattr_t mattr;
+    pthread_mutexattr_init(&mattr);
+    pthread_mutexattr_settype(&mattr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    int rc = pthread_mutex_init(&pool->mu, &mattr);
+    pthread_mutexattr_destroy(&mattr);
+    WEFT_ASSERT(rc == 0);
+    rc = weft__pool_cond_init(&pool->room_cond);
+    WEFT_ASSERT(rc == 0);
+    rc = weft__pool_cond_init(&pool->stop_cond);
+    WEFT_ASSERT(rc == 0);
+    rc = weft__pool_cond_init(&pool->timer_cond);
+    WEFT_ASSERT(rc == 0);
+
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pagesize = page > 0 ? (size_t)page : 4096;
+    size_t stack = opts->stack_size ? opts->stack_size : DEFAULT_STACK_SIZE;
+    if (stack < (size_t)PTHREAD_STACK_MIN)
+        stack = PTHREAD_STACK_MIN;
+    pool->stack_size = (stack + pagesize - 1) / pagesize * pagesize;
+    uint64_t idle_ms = opts->idle_timeout_ms ? opts->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
+    pool->idle_timeout_ns = idle_ms > UINT64_MAX / 2000000u ? UINT64_MAX / 2 : idle_ms * 1000000u;
+    pool->sched = opts->sched;
+    pool->target_nice = INT32_MIN;
+    if (opts->nice_offset > 0) {
+        /* The target is computed once, from the creating thread: a thread started later by a
+         * worker (which is already niced) must not add the offset a second time. */
+        errno = 0;
+        int base = getpriority(PRIO_PROCESS, (id_t)gettid());
+        if (errno == 0) {
+            int target = base + opts->nice_offset;
+            pool->target_nice = target > 19 ? 19 : target;
+        }
+    }
+    pool->min_threads = opts->min_threads;
+    pool->max_threads = max;
+    pool->queue_limit = opts->queue_limit ? opts->queue_limit : DEFAULT_QUEUE_LIMIT;
+    weft__list_init(&pool->queue);
+    weft__list_init(&pool->idle);
+    weft__list_init(&pool->workers);
+    weft__list_init(&pool->zombies);
+    set_err(err, 0);
+    return pool;
+}
+
+const char *weft_pool_get_name(const weft_pool_t *pool)
+{
+    return pool->name;
+}
+
+int weft_pool_submit(weft_pool_t *pool, weft_job_fn fn, weft_job_done_fn done, void *arg,
+                     weft_job_id_t *id)
+{
+    return weft_pool_submit_ex(pool, NULL, fn, done, arg, id);
+}
+
+/* Waits for room in the queue until deadline. Under mu. Returns 0 when there is room. */
+static int wait_for_room_locked(weft_pool_t *pool, uint64_t room_timeout_ms)
+{
+    uint64_t deadline = 0;
+    while (pool->queued >= pool->queue_limit) {
+        if (room_timeout_ms == 0) {
+            pool->rejected++;
+            return WEFT_EOVERLOAD;
+        }
+        if (deadline == 0)
+            deadline = weft__pool_deadline_after_ms(room_timeout_ms);
+        pool->room_waiters++;
+        int rc = weft__pool_cond_wait_until(&pool->room_cond, &pool->mu, deadline);
+        pool->room_waiters--;
+        if (pool->closed)
+            return WEFT_ECLOSED;
+        if (rc == ETIMEDOUT && pool->queued >= pool->queue_limit) {
+            pool->rejected++;
+            return WEFT_ETIMEDOUT;
+        }
+    }
+    return 0;
+}
+
+int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_job_fn fn,
+                        weft_job_done_fn done, void *arg, weft_job_id_t *id)
+{
+    if (pool == NULL || fn == NULL)
+        return WEFT_EINVAL;
+    uint64_t start_timeout_ms = opts != NULL ? opts->start_timeout_ms : 0;
+    uint64_t room_timeout_ms = opts != NULL ? opts->room_timeout_ms : 0;
+    uint64_t now = weft__pool_now_ns();
+    uint64_t deadline = 0;
+    if (start_timeout_ms != 0) {
+        deadline = start_timeout_ms > UINT64_MAX / 2000000u ? 0 : now + start_timeout_ms * 1000000u;
+    }
+
+    int spawn_err = 0;
+    pthread_mutex_lock(&pool->mu);
+    int rc = pool->closed ? WEFT_ECLOSED : wait_for_room_locked(pool, room_timeout_ms);
+    if (rc != 0)
+        goto out;
+    weft__job_t *job = take_job_locked(pool);
+    if (job == NULL) {
+        rc = WEFT_ENOMEM;
+        goto out;
+    }
+    if (deadline != 0 && (rc = weft__heap_reserve(pool)) != 0) {
+        put_free_locked(pool, job);
+        goto out;
+    }
+    if (deadline != 0 && !pool->timer_started) {
+        int trc =
+            weft__pool_start_thread(pool, &pool->timer_thread, weft__pool_deadline_main, pool);
+        if (trc != 0) {
+            put_free_locked(pool, job);
+            rc = errno_to_weft(trc);
+            goto out;
+        }
+        pool->timer_started = true;
+        pool->timer_running = true;
+    }
+    if (pool->nidle == 0 && !weft__list_is_empty(&pool->zombies))
+        weft__pool_reap_locked(pool); /* only on the path that may start a thread */
+    int wrc = ensure_worker_locked(pool, &spawn_err);
+    if (wrc != 0) {
+        put_free_locked(pool, job);
+        rc = errno_to_weft(wrc);
+        goto out;
+    }
+    job->fn = fn;
+    job->done = done;
+    job->arg = arg;
+    job->name = opts != NULL ? opts->name : NULL;
+    job->submit_ns = now;
+    job->deadline_ns = deadline;
+    job->state = WEFT__JOB_QUEUED;
+    atomic_store_explicit(&job->cancel, false, memory_order_relaxed);
+    weft__list_push_tail(&pool->queue, &job->link);
+    pool->queued++;
+    pool->submitted++;
+    if (deadline != 0)
+        weft__heap_push(pool, job);
+    if (id != NULL)
+        *id = job_id(job); /* before unlocking: the job cannot start before this */
+out:
+    pthread_mutex_unlock(&pool->mu);
+    if (spawn_err != 0)
+        log_spawn_failure(pool, spawn_err);
+    return rc;
+}
+
+int weft_pool_cancel(weft_pool_t *pool, weft_job_id_t id)
+{
+    if (pool == NULL)
+        return WEFT_EINVAL;
+    uint64_t low = id & 0xffffffffu;
+    uint32_t gen = (uint32_t)(id >> 32);
+    pthread_mutex_lock(&pool->mu);
+    if (low == 0 || low > (uint64_t)pool->nchunks * WEFT__JOBS_PER_CHUNK) {
+        pthread_mutex_unlock(&pool->mu);
+        return WEFT_ENOENT;
+    }
+    weft__job_t *job = job_at(pool, (size_t)(low - 1));
+    if (job->gen != gen || job->state == WEFT__JOB_FREE || job->state == WEFT__JOB_DONE) {
+        pthread_mutex_unlock(&pool->mu);
+        return WEFT_ENOENT;
+    }
+    if (job->state == WEFT__JOB_RUNNING) {
+        atomic_store_explicit(&job->cancel, true, memory_order_release);
+        pthread_mutex_unlock(&pool->mu);
+        return WEFT_EBUSY;
+    }
+    weft__list_remove(&job->link);
+    pool->queued--;
+    if (job->heap_slot != WEFT__NO_HEAP_SLOT)
+        weft__heap_remove(pool, job);
+    pool->cancelled++;
+    weft__pool_room_freed_locked(pool);
+    weft_job_done_fn done = job->done;
+    void *arg = job->arg;
+    weft__pool_recycle_locked(pool, job);
+    pthread_mutex_unlock(&pool->mu);
+    if (done != NULL)
+        done(arg, WEFT_ECANCELED);
+    return 0;
+}
+
+bool weft_job_cancelled(void)
+{
+    weft__job_t *job = current_job;
+    return job != NULL && atomic_load_explicit(&job->cancel, memory_order_acquire);
+}
+
+int weft_pool_resize(weft_pool_t *pool, unsigned min_threads, unsigned max_threads)
+{
+    if (pool == NULL || max_threads == 0 || min_threads > max_threads)
+        return WEFT_EINVAL;
+    pthread_mutex_lock(&pool->mu);
+    if (pool->closed) {
+        pthread_mutex_unlock(&pool->mu);
+        return WEFT_ECLOSED;
+    }
+    pool->min_threads = min_threads;
+    pool->max_threads = max_threads;
+    /* Idle workers re-read the limits: the surplus exits, the rest re-arm their timeout. */
+    weft__pool_wake_all_idle_locked(pool);
+    weft__pool_reap_locked(pool);
+    /* Queued jobs get the new threads now rather than at the next submit. */
+    size_t want = pool->queued;
+    int spawn_err = 0;
+    while (want > 0 && pool->threads < pool->max_threads) {
+        if ((spawn_err = spawn_worker_locked(pool)) != 0)
+            break;
+        want--;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    if (spawn_err != 0)
+        log_spawn_failure(pool, spawn_err);
+    return 0;
+}
+
+void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    out->threads = pool->threads;
+    out->idle = pool->nidle;
+    out->running = pool->running;
+    out->min_threads = pool->min_threads;
+    out->max_threads = pool->max_threads;
+    out->queued = pool->queued;
+    out->queue_limit = pool->queue_limit;
+    out->submitted = pool->submitted;
+    out->completed = pool->completed;
+    out->rejected = pool->rejected;
+    out->timed_out = pool->timed_out;
+    out->cancelled = pool->cancelled;
+    out->threads_started = pool->threads_started;
+    weft__hist_t wait = pool->queue_wait;
+    weft__hist_t run = pool->run_time;
+    pthread_mutex_unlock(&pool->mu);
+    weft__hist_export(&wait, &out->queue_wait);
+    weft__hist_export(&run, &out->run_time);
+}
