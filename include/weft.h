@@ -16,5 +16,6 @@
 #include <weft/events.h>
 #include <weft/task.h>
 #include <weft/threadpool.h>
+#include <weft/bridge.h>
 
 #endif /* WEFT_H */

@@ -115,6 +115,10 @@ struct weft_reactor_s {
     bool running_flag; /* Twisted's `running`: from during-startup to during-shutdown */
     double shutdown_deadline;
 
+    /* One extension (the bridge's per-reactor state), released with the reactor. */
+    _Atomic(void *) ext; /* read from workers (blocking calls): atomic */
+    const struct weft__reactor_ext_ops_s *ext_ops;
+
     /* Loop health. */
     weft_reactor_stats_t stats;
     uint64_t tick_callbacks;
@@ -140,6 +144,19 @@ uint64_t weft__time_now_ns(const weft_reactor_t *r);
 size_t weft__time_soon_pending(const weft_reactor_t *r);
 weft__call_node_t *weft__node_get(weft_reactor_t *r);
 void weft__node_put(weft_reactor_t *r, weft__call_node_t *node);
+
+/*
+ * Extension hooks, for the bridge (which mirrors these declarations in bridge/, since a room
+ * never includes another room's -internal.h). The reactor knows nothing of what it carries.
+ */
+typedef struct weft__reactor_ext_ops_s {
+    bool (*busy)(void *ext);    /* free refuses with WEFT_EBUSY while true */
+    void (*release)(void *ext); /* called by free, on the loop thread, after the thread calls */
+} weft__reactor_ext_ops_t;
+int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops);
+void *weft__reactor_get_ext(const weft_reactor_t *r);
+bool weft__reactor_on_loop_thread(const weft_reactor_t *r);
+double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
 
 /* events.c */
 void weft__events_init(weft_reactor_t *r);

@@ -15,6 +15,7 @@
  * inside weft_reactor_free on an owned loop, at the caller's next uv_run on a borrowed one.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,18 +423,56 @@ int weft_reactor_free(weft_reactor_t *r)
         uv_walk(r->loop, count_foreign, &w);
     size_t soon = weft__time_soon_pending(r);
     bool firing = weft__events_busy(r);
-    if (r->heap_len > 0 || soon > 0 || w.foreign > 0 || firing) {
+    bool ext_busy =
+        r->ext_ops != NULL && r->ext_ops->busy(atomic_load_explicit(&r->ext, memory_order_relaxed));
+    if (r->heap_len > 0 || soon > 0 || w.foreign > 0 || firing || ext_busy) {
         weft__reactor_log(r, WEFT_LOG_WARN,
-                          "cannot free: %u delayed calls, %zu call_soon calls, %s and %d libuv "
-                          "handles of the caller still open",
+                          "cannot free: %u delayed calls, %zu call_soon calls, %s, %s and %d "
+                          "libuv handles of the caller still open",
                           r->heap_len, soon, firing ? "an event firing" : "no event firing",
+                          ext_busy ? "offloaded jobs still running" : "no offloaded job running",
                           w.foreign);
         return WEFT_EBUSY;
+    }
+    if (r->ext_ops != NULL) {
+        r->ext_ops->release(atomic_load_explicit(&r->ext, memory_order_relaxed));
+        r->ext_ops = NULL;
+        atomic_store_explicit(&r->ext, NULL, memory_order_relaxed);
+        /* Releasing may have posted (nothing accepted is lost: run it). */
+        if (weft__time_soon_pending(r) > 0 || r->heap_len > 0)
+            weft__reactor_log(r, WEFT_LOG_WARN, "the extension left calls behind at free");
     }
     weft__events_release(r);
     signals_stop(r);
     teardown(r, H_TIMER | H_IDLE | H_PREPARE | H_ASYNC | H_SIGINT | H_SIGTERM | H_SIGHUP);
     return 0;
+}
+
+/* ---------------------------------------------------------------- extension hooks */
+
+int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops)
+{
+    if (r->ext_ops != NULL)
+        return WEFT_EALREADY;
+    r->ext_ops = ops;
+    /* Release: a worker that sees ext sees it fully built. */
+    atomic_store_explicit(&r->ext, ext, memory_order_release);
+    return 0;
+}
+
+void *weft__reactor_get_ext(const weft_reactor_t *r)
+{
+    return atomic_load_explicit(&((weft_reactor_t *)r)->ext, memory_order_acquire);
+}
+
+bool weft__reactor_on_loop_thread(const weft_reactor_t *r)
+{
+    return pthread_equal(pthread_self(), r->loop_thread) != 0;
+}
+
+double weft__reactor_shutdown_deadline(const weft_reactor_t *r)
+{
+    return r->shutdown_deadline;
 }
 
 /* ---------------------------------------------------------------- embedding and health */
