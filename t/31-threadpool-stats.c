@@ -146,6 +146,30 @@ static void test_histograms(void)
     gate_destroy(&g);
 }
 
+static void test_histograms_outlive_threads(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_options_t o;
+    weft_pool_options_init(&o);
+    o.name = "gone";
+    o.max_threads = 2;
+    o.idle_timeout_ms = 1;
+    weft_pool_t *pool = weft_pool_new(&o, NULL);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    for (int i = 0; i < 10; i++)
+        check_err(weft_pool_submit(pool, count_job, count_done, &g, NULL), 0);
+    gate_wait_hooked(&g, 10);
+    check(WAIT_FOR(pool_stats(pool).threads == 0)); /* every thread timed out and left */
+    weft_pool_stats_t s = pool_stats(pool);
+    check_uint(s.completed, ==, 10);
+    check_uint(s.queue_wait.count, ==, 10);
+    check_uint(s.run_time.count, ==, 10);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    gate_destroy(&g);
+}
+
 static void test_bucket_floors(void)
 {
     check_uint(weft_pool_hist_bucket_floor(0), ==, 0);
@@ -228,6 +252,8 @@ int main(void)
          "stats totals equal what was submitted: completed + cancelled + timed out + queued");
     TEST(test_histograms(),
          "queue wait and run time histograms count every job that ran, p50<=p90<=p99<=max");
+    TEST(test_histograms_outlive_threads(),
+         "histograms keep the samples of threads that have exited");
     TEST(test_bucket_floors(), "histogram buckets are log-scaled, four per power of two");
     TEST(test_stats_consistent_under_load(), "stats read while jobs run are a consistent snapshot");
     return done_testing();

@@ -45,6 +45,14 @@ typedef struct weft__job_s {
     atomic_bool cancel; /* the cooperative flag: set by cancel, read by the running job */
 } weft__job_t;
 
+/* A histogram as kept inside the pool (percentiles are computed on read). */
+typedef struct {
+    uint64_t count;
+    uint64_t max_ns;
+    uint64_t sum_ns;
+    uint64_t buckets[WEFT_POOL_HIST_BUCKETS];
+} weft__hist_t;
+
 /* One worker thread. Guarded by the pool's mutex. */
 typedef struct weft__worker_s {
     weft__list_t idle_link; /* in pool->idle while waiting for work */
@@ -55,19 +63,31 @@ typedef struct weft__worker_s {
     weft__job_t *job; /* the job it runs, for stop's report */
     bool idle;
     unsigned n; /* its number in the thread name */
+    /* This worker's share of the pool's histograms: written under mu like the rest, but on a
+     * line only this worker writes, so recording a job costs no cache miss. Merged into the
+     * pool's on exit; weft_pool_get_stats adds up the live ones. */
+    weft__hist_t queue_wait;
+    weft__hist_t run_time;
     char thread_name[16];
 } weft__worker_t;
 
-/* A histogram as kept inside the pool (percentiles are computed on read). */
-typedef struct {
-    uint64_t count;
-    uint64_t max_ns;
-    uint64_t sum_ns;
-    uint64_t buckets[WEFT_POOL_HIST_BUCKETS];
-} weft__hist_t;
-
 struct weft_pool_s {
-    pthread_mutex_t mu;        /* guards everything below but the constants; the only lock */
+    /* The lock and what every submit and every job touches, packed into as few cache lines
+     * as possible: each line touched under mu is a likely miss from another CPU. */
+    pthread_mutex_t mu; /* guards everything below but the constants; the only lock */
+    weft__list_t queue; /* FIFO of QUEUED jobs */
+    size_t queued;
+    weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */
+    weft__list_t idle;     /* idle workers, the most recently idle first */
+    unsigned nidle;
+    unsigned threads;
+    unsigned max_threads;
+    unsigned room_waiters;
+    unsigned running;
+    bool closed;
+    size_t queue_limit;
+    uint64_t submitted, completed;
+
     pthread_cond_t room_cond;  /* submitters waiting for room in the queue */
     pthread_cond_t stop_cond;  /* a stop waiting for threads to exit */
     pthread_cond_t timer_cond; /* the deadline thread waiting for the next deadline */
@@ -79,16 +99,10 @@ struct weft_pool_s {
     weft_pool_sched_t sched;
     int target_nice; /* nice value for threads; INT32_MIN: leave as inherited */
 
-    /* Limits (resize changes them under mu). */
-    unsigned min_threads;
-    unsigned max_threads;
-    size_t queue_limit;
+    unsigned min_threads; /* resize changes it, as it does max_threads */
 
-    weft__list_t queue; /* FIFO of QUEUED jobs */
-    size_t queued;
-    weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */
-    weft__job_t **chunks;  /* chunk i holds records i * 64 ... i * 64 + 63 */
-    void **chunk_mem;      /* what to free for chunk i (chunks[i] is aligned inside it) */
+    weft__job_t **chunks; /* chunk i holds records i * 64 ... i * 64 + 63 */
+    void **chunk_mem;     /* what to free for chunk i (chunks[i] is aligned inside it) */
     size_t nchunks;
     size_t chunks_cap;
 
@@ -96,21 +110,16 @@ struct weft_pool_s {
     size_t heap_len;
     size_t heap_cap;
 
-    weft__list_t idle; /* idle workers, the most recently idle first */
-    unsigned nidle;
     weft__list_t workers; /* every live worker */
-    unsigned threads;
     weft__list_t zombies; /* exited workers waiting to be joined */
     unsigned next_thread_n;
-    unsigned room_waiters;
-    unsigned running;
-    bool closed;
 
     bool timer_started; /* the deadline thread was created and not yet joined */
     bool timer_running; /* it has not exited yet */
     pthread_t timer_thread;
 
-    uint64_t submitted, completed, rejected, timed_out, cancelled, threads_started;
+    uint64_t rejected, timed_out, cancelled, threads_started;
+    /* Histograms of workers that have exited; live workers keep their own (see worker_t). */
     weft__hist_t queue_wait;
     weft__hist_t run_time;
 };
@@ -160,5 +169,6 @@ void *weft__pool_deadline_main(void *arg);
 /* stats.c */
 void weft__hist_add(weft__hist_t *h, uint64_t ns);
 void weft__hist_export(const weft__hist_t *h, weft_pool_hist_t *out);
+void weft__hist_merge(weft__hist_t *into, const weft__hist_t *from);
 
 #endif /* WEFT_THREADPOOL_POOL_INTERNAL_H */

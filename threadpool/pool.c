@@ -270,7 +270,7 @@ static void run_job_locked(weft_pool_t *pool, weft__worker_t *w, weft__job_t *jo
     job->start_ns = now;
     w->job = job;
     pool->running++;
-    weft__hist_add(&pool->queue_wait, now - job->submit_ns);
+    weft__hist_add(&w->queue_wait, now - job->submit_ns);
     pthread_mutex_unlock(&pool->mu);
 
     /* Unlocked: the job may run for seconds, and may submit, cancel or read stats. */
@@ -282,7 +282,7 @@ static void run_job_locked(weft_pool_t *pool, weft__worker_t *w, weft__job_t *jo
         job->done(job->arg, 0);
 
     pthread_mutex_lock(&pool->mu);
-    weft__hist_add(&pool->run_time, end - job->start_ns);
+    weft__hist_add(&w->run_time, end - job->start_ns);
     pool->running--;
     pool->completed++;
     w->job = NULL;
@@ -356,6 +356,8 @@ static void *worker_main(void *arg)
             break;
     }
     pool->threads--;
+    weft__hist_merge(&pool->queue_wait, &w->queue_wait);
+    weft__hist_merge(&pool->run_time, &w->run_time);
     weft__list_remove(&w->all_link);
     weft__list_push_tail(&pool->zombies, &w->all_link);
     pthread_cond_broadcast(&pool->stop_cond);
@@ -710,6 +712,9 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     memset(out, 0, sizeof(*out));
     if (pool == NULL)
         return;
+    /* Scratch for the sums, taken before the lock (if it cannot be had, the histograms stay
+     * zero: stats never fail). */
+    weft__hist_t *wait = weft__malloc(2 * sizeof(*wait));
     pthread_mutex_lock(&pool->mu);
     out->threads = pool->threads;
     out->idle = pool->nidle;
@@ -724,9 +729,22 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     out->timed_out = pool->timed_out;
     out->cancelled = pool->cancelled;
     out->threads_started = pool->threads_started;
-    weft__hist_t wait = pool->queue_wait;
-    weft__hist_t run = pool->run_time;
+    if (wait != NULL) {
+        weft__hist_t *run = wait + 1;
+        *wait = pool->queue_wait;
+        *run = pool->run_time;
+        weft__list_t *pos;
+        weft__list_foreach(pos, &pool->workers)
+        {
+            weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
+            weft__hist_merge(wait, &w->queue_wait);
+            weft__hist_merge(run, &w->run_time);
+        }
+    }
     pthread_mutex_unlock(&pool->mu);
-    weft__hist_export(&wait, &out->queue_wait);
-    weft__hist_export(&run, &out->run_time);
+    if (wait != NULL) {
+        weft__hist_export(&wait[0], &out->queue_wait);
+        weft__hist_export(&wait[1], &out->run_time);
+        weft__free(wait);
+    }
 }

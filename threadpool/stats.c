@@ -77,3 +77,13 @@ void weft__hist_export(const weft__hist_t *h, weft_pool_hist_t *out)
     out->p90_ns = percentile(h, 90, 100);
     out->p99_ns = percentile(h, 99, 100);
 }
+
+void weft__hist_merge(weft__hist_t *into, const weft__hist_t *from)
+{
+    into->count += from->count;
+    into->sum_ns += from->sum_ns;
+    if (from->max_ns > into->max_ns)
+        into->max_ns = from->max_ns;
+    for (unsigned i = 0; i < WEFT_POOL_HIST_BUCKETS; i++)
+        into->buckets[i] += from->buckets[i];
+}

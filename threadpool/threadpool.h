@@ -54,7 +54,8 @@ typedef void (*weft_job_done_fn)(void *arg, int status);
 /* How the pool's threads are scheduled (Linux). */
 typedef enum {
     WEFT_POOL_SCHED_NORMAL = 0, /* as the thread that made the pool */
-    WEFT_POOL_SCHED_BATCH = 1,  /* SCHED_BATCH: never preempts a waking interactive thread */
+    WEFT_POOL_SCHED_BATCH = 1,  /* SCHED_BATCH: scheduled as CPU-bound batch work, so that a
+                                 * waking interactive thread is favoured over it */
 } weft_pool_sched_t;
 
 /*
