@@ -42,9 +42,9 @@ typedef struct {
 
     /* Shared with workers. */
     pthread_mutex_t lock;
-    weft__offload_t *orphans; /* completions posted after the reactor stopped (under lock) */
-    weft__list_t blocking;    /* blocking calls waiting (under lock) */
-    bool closed;              /* shutdown has woken the blocking calls (under lock) */
+    weft__offload_t *orphans;  /* completions posted after the reactor stopped (under lock) */
+    weft__list_t blocking;     /* blocking calls waiting (under lock) */
+    bool closed;               /* shutdown has woken the blocking calls (under lock) */
     atomic_size_t outstanding; /* jobs submitted whose completion hook has not finished */
 } weft__bridge_t;
 

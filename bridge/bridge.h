@@ -70,9 +70,10 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_defer_to_thread(weft_reactor_t 
 
 /* As weft_defer_to_thread on a pool of your own (borrowed; it must outlive the job). The
  * reactor does not stop your pool at shutdown, but still fails its pending deferreds then. */
-WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
-weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn, void *arg,
-                   const weft_offload_options_t *opts, int *err);
+WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool,
+                                                               weft_thread_fn fn, void *arg,
+                                                               const weft_offload_options_t *opts,
+                                                               int *err);
 
 /*
  * The context of the offload this thread is working for: on a worker, the job it runs; on
@@ -104,9 +105,8 @@ typedef struct {
 /* Twisted's callMultipleInThread: one job runs every calls[i].fn(calls[i].arg) in order
  * (calls is copied). Returns: as weft_call_in_thread; WEFT_EINVAL also for n == 0 or a NULL
  * fn in calls. */
-WEFT_EXPORT WEFT_NODISCARD int weft_call_multiple_in_thread(weft_reactor_t *r,
-                                                            const weft_thread_call_t *calls,
-                                                            size_t n);
+WEFT_EXPORT WEFT_NODISCARD int
+weft_call_multiple_in_thread(weft_reactor_t *r, const weft_thread_call_t *calls, size_t n);
 
 /*
  * Twisted's blockingCallFromThread: from a worker (any thread but the loop's), runs fn(arg) on
@@ -129,9 +129,8 @@ WEFT_EXPORT WEFT_NODISCARD int weft_blocking_call_from_thread(weft_reactor_t *r,
  * (default: weft_default_pool_threads(kind)). Thread: loop.
  * Returns: 0; WEFT_EALREADY if that pool exists already; WEFT_EINVAL for 0 or a bad kind.
  */
-WEFT_EXPORT WEFT_NODISCARD int weft_reactor_set_default_pool_threads(weft_reactor_t *r,
-                                                                     weft_pool_kind_t kind,
-                                                                     unsigned threads);
+WEFT_EXPORT WEFT_NODISCARD int
+weft_reactor_set_default_pool_threads(weft_reactor_t *r, weft_pool_kind_t kind, unsigned threads);
 
 /*
  * The reactor's default pool of kind, made now if needed (for its stats, or to submit to it

@@ -31,6 +31,11 @@ bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit)
     return *flag != 0;
 }
 
+void t_run_once(weft_reactor_t *r)
+{
+    uv_run(weft_reactor_get_uv_loop(r), UV_RUN_ONCE);
+}
+
 bool t_teardown(weft_reactor_t *r)
 {
     return check_err(weft_reactor_free(r), 0);

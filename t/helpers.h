@@ -15,6 +15,9 @@ weft_reactor_t *t_reactor(bool manual);
  * returns *flag. The TAP watchdog bounds the wall time. */
 bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit);
 
+/* Runs one blocking loop iteration (it returns once something happened). */
+void t_run_once(weft_reactor_t *r);
+
 /* Frees r and checks that weft_reactor_free returns 0 (nothing left open). */
 bool t_teardown(weft_reactor_t *r);
 
