@@ -179,9 +179,9 @@ int weft_blocking_call_from_thread(weft_reactor_t *r, weft_result_t (*fn)(void *
     bool bounded = timeout_s >= 0 && isfinite(timeout_s);
     if (bounded) {
         clock_gettime(CLOCK_MONOTONIC, &until);
-        double whole = floor(timeout_s);
-        until.tv_sec += (time_t)whole;
-        until.tv_nsec += (long)((timeout_s - whole) * 1e9);
+        time_t whole = (time_t)timeout_s; /* truncation is floor here: timeout_s >= 0 */
+        until.tv_sec += whole;
+        until.tv_nsec += (long)((timeout_s - (double)whole) * 1e9);
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;

@@ -24,6 +24,8 @@ int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_
 void *weft__reactor_get_ext(const weft_reactor_t *r);
 bool weft__reactor_on_loop_thread(const weft_reactor_t *r);
 double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
+void weft__reactor_hold(weft_reactor_t *r);
+void weft__reactor_unhold(weft_reactor_t *r);
 
 typedef struct weft__offload_s weft__offload_t;
 

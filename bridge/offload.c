@@ -293,6 +293,7 @@ static void deliver(weft__offload_t *o)
 {
     weft__bridge_t *b = o->b;
     weft__list_remove(&o->link);
+    weft__reactor_unhold(b->r);
     b->stats.in_flight--;
     weft_deferred_t *d = o->d;
     o->d = NULL;
@@ -369,10 +370,10 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
         record_put(b, o);
         rc = weft_deferred_errback(d, weft_failure_from_code(rc, NULL));
         (void)rc; /* d is new and unfired */
-        (void)r;
         return d;
     }
     weft__list_push_tail(&b->in_flight, &o->link);
+    weft__reactor_hold(r); /* a borrowed loop stays alive until the result is back */
     b->stats.submitted++;
     b->stats.in_flight++;
     return d;

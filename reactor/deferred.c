@@ -497,6 +497,16 @@ static bool wait_or_absorb(weft_deferred_t *d, weft_deferred_t *inner)
             return false;
         }
     }
+    for (const weft_deferred_t *w = inner->chained_to; w != NULL; w = w->chained_to) {
+        if (w == d) {
+            /* inner waits (perhaps through others) on d: neither could ever resume. */
+            misuse("a callback returned a deferred that waits on this one", WEFT_EINVAL);
+            d->result = weft_fail(weft_failure_new(&weft_error_type, WEFT_EINVAL,
+                                                   "returned deferred waits on this one"));
+            weft_deferred_unref(inner);
+            return false;
+        }
+    }
     if (inner->handoffs > 0) {
         misuse("a callback returned a deferred whose result is already promised to another",
                WEFT_EBUSY);

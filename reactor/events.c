@@ -130,7 +130,7 @@ int weft_reactor_call_when_running(weft_reactor_t *r, weft_call_fn fn, void *arg
         return WEFT_EINVAL;
     if (r->running_flag) {
         weft__reactor_count_callback(r);
-        fn(arg);
+        WEFT__DISPATCH(r, fn(arg));
         return 0;
     }
     return add(r, "startup", WEFT_PHASE_AFTER, NULL, fn, arg, "call_when_running", NULL);
@@ -182,9 +182,10 @@ static void run_phase(firing_t *f, weft_phase_t phase)
         weft__reactor_count_callback(r);
         char label[48];
         if (t->plain != NULL) {
-            t->plain(t->arg);
+            WEFT__DISPATCH(r, t->plain(t->arg));
         } else {
-            weft_deferred_t *d = t->fn(t->arg);
+            weft_deferred_t *d;
+            WEFT__DISPATCH(r, d = t->fn(t->arg));
             if (d != NULL && phase == WEFT_PHASE_BEFORE)
                 watch(f, d, trigger_label(t, label, sizeof(label)));
             else
@@ -201,12 +202,17 @@ static void finish(firing_t *f)
         (void)weft_delayed_call_cancel(r, f->deadline);
         f->deadline = 0;
     }
+    bool startup = !f->shutdown && strcmp(f->event, "startup") == 0;
     if (f->shutdown)
         r->running_flag = false; /* Twisted: running ends at the first during-shutdown step */
-    else if (strcmp(f->event, "startup") == 0)
+    else if (startup && weft__reactor_is_started(r))
         r->running_flag = true;
-    run_phase(f, WEFT_PHASE_DURING);
-    run_phase(f, WEFT_PHASE_AFTER);
+    /* A startup whose before triggers outlived a stop never revives the reactor: its during
+     * and after triggers (call_when_running ...) are dropped with the reactor. */
+    if (!startup || weft__reactor_is_started(r)) {
+        run_phase(f, WEFT_PHASE_DURING);
+        run_phase(f, WEFT_PHASE_AFTER);
+    }
     weft__list_remove(&f->link);
     bool shutdown = f->shutdown;
     firing_release(f);

@@ -4,6 +4,7 @@
 #define WEFT_REACTOR_REACTOR_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,7 +68,7 @@ struct weft_reactor_s {
     unsigned thread_calls_per_tick;
     unsigned long timer_slack_ns;
     weft__reactor_state_t state;
-    pthread_t loop_thread;
+    atomic_uintptr_t loop_thread; /* a pthread_t; atomic: workers read it (blocking calls) */
     int exit_signal;
 
     /* Handles; closing counts down in free's close callbacks. */
@@ -122,6 +123,8 @@ struct weft_reactor_s {
     /* Loop health. */
     weft_reactor_stats_t stats;
     uint64_t tick_callbacks;
+    unsigned dispatching; /* user callbacks running now: weft_reactor_free refuses */
+    unsigned holds;       /* thread calls weft expects (offloads in flight) */
 };
 
 #define WEFT__NO_INDEX UINT32_MAX
@@ -157,6 +160,10 @@ int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_
 void *weft__reactor_get_ext(const weft_reactor_t *r);
 bool weft__reactor_on_loop_thread(const weft_reactor_t *r);
 double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
+/* A thread call is expected (an offload is in flight): on a borrowed loop this keeps the
+ * caller's uv_run alive until weft__reactor_unhold. Loop thread. */
+void weft__reactor_hold(weft_reactor_t *r);
+void weft__reactor_unhold(weft_reactor_t *r);
 
 /* events.c */
 void weft__events_init(weft_reactor_t *r);
@@ -165,6 +172,8 @@ void weft__events_init(weft_reactor_t *r);
 int weft__events_fire_startup(weft_reactor_t *r);
 int weft__events_fire_shutdown(weft_reactor_t *r);
 void weft__reactor_shutdown_done(weft_reactor_t *r);
+/* True while run is in progress and no stop or crash has begun. */
+bool weft__reactor_is_started(const weft_reactor_t *r);
 /* True while some event waits on before-phase deferreds. */
 bool weft__events_busy(const weft_reactor_t *r);
 /* Frees the triggers that never ran. */
@@ -177,12 +186,34 @@ void weft__thread_calls_close_and_drain(weft_reactor_t *r);
 void weft__thread_calls_release(weft_reactor_t *r);
 void weft__thread_calls_on_async(uv_async_t *handle);
 
+_Static_assert(sizeof(pthread_t) <= sizeof(uintptr_t), "pthread_t must fit in a uintptr_t");
+
+static inline void weft__reactor_set_loop_thread(weft_reactor_t *r)
+{
+    atomic_store_explicit(&r->loop_thread, (uintptr_t)pthread_self(), memory_order_release);
+}
+
+static inline bool weft__reactor_is_loop_thread(const weft_reactor_t *r)
+{
+    pthread_t t =
+        (pthread_t)atomic_load_explicit(&((weft_reactor_t *)r)->loop_thread, memory_order_acquire);
+    return pthread_equal(pthread_self(), t) != 0;
+}
+
+/* Counts a user callback running (free refuses meanwhile) around `call`. */
+#define WEFT__DISPATCH(r, call)                                                                    \
+    do {                                                                                           \
+        (r)->dispatching++;                                                                        \
+        call;                                                                                      \
+        (r)->dispatching--;                                                                        \
+    } while (0)
+
 /* Wrong-thread checks: on in debug builds only, free in release builds. */
 #ifdef WEFT_DEBUG
 _Noreturn void weft__wrong_thread(const char *func);
 #define WEFT__LOOP_ONLY(r)                                                                         \
     do {                                                                                           \
-        if (!pthread_equal(pthread_self(), (r)->loop_thread))                                      \
+        if (!weft__reactor_is_loop_thread(r))                                                      \
             weft__wrong_thread(__func__);                                                          \
     } while (0)
 #else

@@ -162,7 +162,7 @@ static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opt
     r->timer_slack_ns = opts->timer_slack_ns;
     r->shutdown_deadline = opts->shutdown_deadline;
     weft__events_init(r);
-    r->loop_thread = pthread_self();
+    weft__reactor_set_loop_thread(r);
     if (loop != NULL) {
         r->loop = loop;
         r->borrowed = true;
@@ -200,8 +200,10 @@ static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opt
     made |= H_SIGHUP;
     r->sigint.data = r->sigterm.data = r->sighup.data = r;
     if (r->borrowed) {
+        /* The async is active for life: on a borrowed loop it keeps the caller's uv_run going
+         * only while weft expects a thread call (weft__reactor_hold). The idle handle is
+         * active only while call_soon calls wait, so it stays referenced. */
         uv_unref((uv_handle_t *)&r->async);
-        uv_unref((uv_handle_t *)&r->soon_idle);
     }
     if (err != NULL)
         *err = 0;
@@ -266,7 +268,7 @@ static void on_signal(uv_signal_t *h, int signum)
     if (signum == SIGHUP) {
         if (r->sighup_fn != NULL) {
             weft__reactor_count_callback(r);
-            r->sighup_fn(r->sighup_arg);
+            WEFT__DISPATCH(r, r->sighup_fn(r->sighup_arg));
         } else {
             weft__reactor_log(r, WEFT_LOG_INFO, "SIGHUP ignored: no hook set");
         }
@@ -316,7 +318,7 @@ int weft_reactor_run(weft_reactor_t *r)
     default:
         break;
     }
-    r->loop_thread = pthread_self();
+    weft__reactor_set_loop_thread(r);
     if (r->timer_slack_ns != 0 && prctl(PR_SET_TIMERSLACK, r->timer_slack_ns, 0, 0, 0) != 0)
         weft__reactor_log(r, WEFT_LOG_WARN, "could not set timer slack to %lu ns",
                           r->timer_slack_ns);
@@ -409,15 +411,9 @@ static void count_foreign(uv_handle_t *h, void *arg)
     w->foreign++;
 }
 
-int weft_reactor_free(weft_reactor_t *r)
+/* Logs and returns true when something keeps r from being freed. */
+static bool still_open(weft_reactor_t *r)
 {
-    if (r == NULL)
-        return 0;
-    WEFT__LOOP_ONLY(r);
-    if (r->state == REACTOR_RUNNING || r->state == REACTOR_STOPPING)
-        return WEFT_EBUSY;
-    /* Every accepted thread call runs exactly once, and no new one is taken. */
-    weft__thread_calls_close_and_drain(r);
     walk_t w = {r, 0};
     if (!r->borrowed)
         uv_walk(r->loop, count_foreign, &w);
@@ -425,22 +421,44 @@ int weft_reactor_free(weft_reactor_t *r)
     bool firing = weft__events_busy(r);
     bool ext_busy =
         r->ext_ops != NULL && r->ext_ops->busy(atomic_load_explicit(&r->ext, memory_order_relaxed));
-    if (r->heap_len > 0 || soon > 0 || w.foreign > 0 || firing || ext_busy) {
-        weft__reactor_log(r, WEFT_LOG_WARN,
-                          "cannot free: %u delayed calls, %zu call_soon calls, %s, %s and %d "
-                          "libuv handles of the caller still open",
-                          r->heap_len, soon, firing ? "an event firing" : "no event firing",
-                          ext_busy ? "offloaded jobs still running" : "no offloaded job running",
-                          w.foreign);
+    if (r->heap_len == 0 && soon == 0 && w.foreign == 0 && !firing && !ext_busy)
+        return false;
+    weft__reactor_log(r, WEFT_LOG_WARN,
+                      "cannot free: %u delayed calls, %zu call_soon calls, %s, %s and %d libuv "
+                      "handles of the caller still open",
+                      r->heap_len, soon, firing ? "an event firing" : "no event firing",
+                      ext_busy ? "offloaded jobs still running" : "no offloaded job running",
+                      w.foreign);
+    return true;
+}
+
+int weft_reactor_free(weft_reactor_t *r)
+{
+    if (r == NULL)
+        return 0;
+    WEFT__LOOP_ONLY(r);
+    /* Running, or called from inside one of r's own callbacks: the callers up the stack
+     * still use r. */
+    if (r->state == REACTOR_RUNNING || r->state == REACTOR_STOPPING || r->dispatching > 0)
+        return WEFT_EBUSY;
+    if (still_open(r))
+        return WEFT_EBUSY; /* nothing changed */
+    /* Every accepted thread call runs exactly once, and no new one is taken... */
+    bool was_closed = r->tc_closed;
+    weft__thread_calls_close_and_drain(r);
+    if (still_open(r)) {
+        /* ... unless those calls left work behind: then the refusal changes nothing either. */
+        if (!was_closed) {
+            pthread_mutex_lock(&r->tc_lock);
+            r->tc_closed = false;
+            pthread_mutex_unlock(&r->tc_lock);
+        }
         return WEFT_EBUSY;
     }
     if (r->ext_ops != NULL) {
         r->ext_ops->release(atomic_load_explicit(&r->ext, memory_order_relaxed));
         r->ext_ops = NULL;
         atomic_store_explicit(&r->ext, NULL, memory_order_relaxed);
-        /* Releasing may have posted (nothing accepted is lost: run it). */
-        if (weft__time_soon_pending(r) > 0 || r->heap_len > 0)
-            weft__reactor_log(r, WEFT_LOG_WARN, "the extension left calls behind at free");
     }
     weft__events_release(r);
     signals_stop(r);
@@ -449,6 +467,24 @@ int weft_reactor_free(weft_reactor_t *r)
 }
 
 /* ---------------------------------------------------------------- extension hooks */
+
+void weft__reactor_hold(weft_reactor_t *r)
+{
+    if (r->holds++ == 0 && r->borrowed)
+        uv_ref((uv_handle_t *)&r->async);
+}
+
+void weft__reactor_unhold(weft_reactor_t *r)
+{
+    WEFT_ASSERT(r->holds > 0);
+    if (--r->holds == 0 && r->borrowed)
+        uv_unref((uv_handle_t *)&r->async);
+}
+
+bool weft__reactor_is_started(const weft_reactor_t *r)
+{
+    return r->state == REACTOR_RUNNING;
+}
 
 int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops)
 {
@@ -467,7 +503,7 @@ void *weft__reactor_get_ext(const weft_reactor_t *r)
 
 bool weft__reactor_on_loop_thread(const weft_reactor_t *r)
 {
-    return pthread_equal(pthread_self(), r->loop_thread) != 0;
+    return weft__reactor_is_loop_thread(r);
 }
 
 double weft__reactor_shutdown_deadline(const weft_reactor_t *r)

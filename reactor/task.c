@@ -40,8 +40,9 @@ struct weft_looping_call_s {
     weft_looping_count_fn count_fn;
     void *arg;
     bool running;
-    bool in_flight; /* the function runs, or its deferred is pending */
-    bool freed;     /* weft_looping_call_free was called while in flight */
+    bool in_flight;      /* the function runs, or its deferred is pending */
+    bool freed;          /* weft_looping_call_free was called while in flight */
+    unsigned completing; /* lc_completed calls running: user callbacks may free lc */
     bool run_at_start;
     bool has_last;
     uint64_t interval_ns;
@@ -122,6 +123,7 @@ static void lc_finish(weft_looping_call_t *lc, weft_failure_t *f)
 static void lc_completed(weft_looping_call_t *lc, weft_failure_t *f)
 {
     lc->in_flight = false;
+    lc->completing++;
     if (f != NULL) {
         if (lc->done != NULL)
             lc_finish(lc, f);
@@ -132,7 +134,7 @@ static void lc_completed(weft_looping_call_t *lc, weft_failure_t *f)
     } else if (lc->done != NULL) {
         lc_finish(lc, NULL); /* stopped while in flight */
     }
-    if (lc->freed)
+    if (--lc->completing == 0 && lc->freed && !lc->in_flight)
         weft__free(lc);
 }
 
@@ -162,9 +164,9 @@ static unsigned long lc_count(weft_looping_call_t *lc, uint64_t now)
     int64_t last = lc->has_last ? (int64_t)lc->last_ns
                                 : (int64_t)lc->start_ns - (lc->run_at_start ? interval : 0);
     int64_t start = (int64_t)lc->start_ns;
-    /* Floor division: the tick before the start is -1, not 0. */
-    int64_t last_tick = (last - start) >= 0 ? (last - start) / interval
-                                            : -((start - last + interval - 1) / interval);
+    /* Truncation toward zero, as Twisted's int() of the float quotient: the tick just before
+     * the start counts as tick 0 too. */
+    int64_t last_tick = (last - start) / interval;
     int64_t this_tick = ((int64_t)now - start) / interval;
     if (this_tick <= last_tick)
         return 0;
@@ -290,7 +292,7 @@ void weft_looping_call_free(weft_looping_call_t *lc)
     WEFT__LOOP_ONLY(lc->r);
     if (lc->running)
         (void)weft_looping_call_stop(lc);
-    if (lc->in_flight) {
+    if (lc->in_flight || lc->completing) {
         lc->freed = true; /* its completion frees it */
         return;
     }
@@ -305,44 +307,43 @@ typedef struct {
     weft_call_id_t id;
     weft_result_t (*fn)(void *arg);
     void *arg;
-    bool running;
 } later_t;
 
+/* The first pair of d (Twisted's d.addCallback(lambda _: f())): runs fn when the timer fires d;
+ * what fn returns (a deferred too) is d's result by the ordinary chain rules. */
+static weft_result_t later_call(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)value;
+    (void)free_fn; /* the timer fires d with NULL */
+    later_t *l = arg;
+    weft_result_t (*fn)(void *) = l->fn;
+    void *fn_arg = l->arg;
+    weft__free(l);
+    return fn ? fn(fn_arg) : weft_ok(NULL, NULL);
+}
+
+static weft_result_t later_cancelled(weft_failure_t *f, void *arg)
+{
+    weft__free(arg);
+    return weft_fail(f);
+}
+
+/* Only before the timer fired: firing d forgets the canceller. */
 static int later_cancel(weft_deferred_t *d, void *arg)
 {
     (void)d;
     later_t *l = arg;
-    if (l->running)
-        return 0; /* cancelled from inside fn: the CancelledError goes out, fn's result is freed */
     (void)weft_delayed_call_cancel(l->r, l->id);
-    weft_deferred_t *mine = l->d;
-    weft__free(l);
-    weft_deferred_unref(mine); /* the canceller's caller holds d */
-    return 0;
+    weft_deferred_unref(l->d); /* the timer's; the canceller's caller holds d */
+    return 0;                  /* cancel errbacks d: later_cancelled frees l */
 }
 
 static void later_fire(void *arg)
 {
     later_t *l = arg;
-    weft_deferred_t *d = l->d;
-    l->running = true;
-    weft_result_t res = l->fn ? l->fn(l->arg) : weft_ok(NULL, NULL);
-    weft__free(l);
-    if (weft_deferred_called(d)) {
-        weft_result_free(res); /* cancelled while fn ran */
-    } else if (res.kind == WEFT_RESULT_DEFERRED) {
-        weft_deferred_t *inner = res.deferred;
-        if (weft_deferred_chain(inner, d) != 0) {
-            int rc = weft_deferred_errback(
-                d, weft_failure_new(&weft_error_type, WEFT_EBUSY,
-                                    "defer_later function returned an unusable deferred"));
-            (void)rc; /* d is unfired here: it cannot fail */
-        }
-        weft_deferred_unref(inner);
-    } else {
-        int rc = weft_deferred_fire(d, res);
-        (void)rc; /* d is unfired here: it cannot fail */
-    }
+    weft_deferred_t *d = l->d; /* l goes in later_call */
+    int rc = weft_deferred_callback(d, NULL, NULL);
+    (void)rc; /* unfired: a cancel would have cancelled this timer */
     weft_deferred_unref(d);
 }
 
@@ -366,10 +367,12 @@ weft_deferred_t *weft_defer_later(weft_reactor_t *r, double delay, weft_result_t
     l->fn = fn;
     l->arg = arg;
     l->d = weft_deferred_ref(d);
-    rc = weft_reactor_call_later(r, delay, later_fire, l, &l->id);
+    rc = weft_deferred_add_callbacks(d, later_call, l, later_cancelled, l);
+    if (rc == 0)
+        rc = weft_reactor_call_later(r, delay, later_fire, l, &l->id);
     if (rc != 0) {
         weft_deferred_unref(l->d);
-        weft_deferred_unref(d);
+        weft_deferred_unref(d); /* unfired: its pair is dropped unrun */
         d = NULL;
     }
 out:

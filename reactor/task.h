@@ -82,7 +82,9 @@ WEFT_EXPORT void weft_looping_call_free(weft_looping_call_t *lc);
 /*
  * Twisted's deferLater: a deferred that, delay seconds from now, fires with fn(arg)'s result
  * (a value, a failure, or a deferred it then waits for), or with a NULL value when fn is NULL.
- * Cancelling it before then cancels the timer and fails it with weft.CancelledError.
+ * Cancelling it before then cancels the timer and fails it with weft.CancelledError; after fn
+ * returned a deferred it cancels that one. fn runs from the deferred's first callback (as in
+ * Twisted), so a cancel from inside fn does nothing.
  * arg is borrowed until fn has run or the deferred is cancelled. Returns an owned reference,
  * or NULL with *err: WEFT_EINVAL for a negative or non-finite delay, WEFT_ENOMEM.
  * Thread: loop.

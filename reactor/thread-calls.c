@@ -11,7 +11,9 @@
  * the wake flag is cleared there) and runs up to thread_calls_per_tick calls with no lock
  * held, so timers and sockets keep their turn; while calls remain, in either array, it wakes
  * itself for the next iteration. The arrays only grow (under the lock, amortised), so steady
- * traffic allocates nothing and the loop never touches the lock per call.
+ * traffic allocates nothing and the loop never touches the lock per call. The wake-up is sent
+ * while the lock is held, so that a reactor freed right after its last call ran can never have
+ * a producer still inside uv_async_send.
  *
  * Closing sets tc_closed under the lock (later calls get WEFT_ECLOSED) and then runs every
  * call accepted before it: nothing accepted is ever lost or run twice.
@@ -46,9 +48,11 @@ int weft_reactor_call_from_thread(weft_reactor_t *r, weft_call_fn fn, void *arg)
     r->tc_in[r->tc_in_len++] = (weft__thread_call_t){fn, arg};
     bool wake = !r->tc_wake_pending;
     r->tc_wake_pending = true;
-    pthread_mutex_unlock(&r->tc_lock);
+    /* Sent under the lock: once a close has taken the lock, no producer can still be about to
+     * touch r->async, so the reactor may be freed the moment its own call has run. */
     if (wake)
         uv_async_send(&r->async);
+    pthread_mutex_unlock(&r->tc_lock);
     return 0;
 }
 
@@ -78,13 +82,13 @@ static bool take_shared(weft_reactor_t *r)
 /* Runs up to limit calls of tc_out. */
 static void run_out(weft_reactor_t *r, size_t limit)
 {
-    size_t end = r->tc_out_len - r->tc_out_pos > limit ? r->tc_out_pos + limit : r->tc_out_len;
-    while (r->tc_out_pos < end) {
+    /* Bounds re-read every time: a call may drain and swap the arrays (close_and_drain). */
+    for (size_t n = 0; n < limit && r->tc_out_pos < r->tc_out_len; n++) {
         /* Consumed before the call, so a call may post again or close the reactor. */
         weft__thread_call_t c = r->tc_out[r->tc_out_pos++];
         r->stats.thread_calls++;
         weft__reactor_count_callback(r);
-        c.fn(c.arg);
+        WEFT__DISPATCH(r, c.fn(c.arg));
     }
 }
 

@@ -46,6 +46,13 @@ static bool valid_seconds(double s)
     return isfinite(s) && s >= 0;
 }
 
+/* a + b, or UINT64_MAX / 2 if that is further: "never", without wrapping around. */
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    const uint64_t never = UINT64_MAX / 2;
+    return a >= never || b >= never - a ? never : a + b;
+}
+
 static uint64_t to_ns(double seconds)
 {
     double ns = seconds * 1e9;
@@ -237,7 +244,7 @@ static void run_due(weft_reactor_t *r)
         if (lag > r->stats.timer_lag_max_ns)
             r->stats.timer_lag_max_ns = lag;
         weft__reactor_count_callback(r);
-        slot->fn(slot->arg);
+        WEFT__DISPATCH(r, slot->fn(slot->arg));
         /* The callback may have grown r->slots: index again. */
         slot_release(r, s, SLOT_CALLED);
     }
@@ -264,7 +271,7 @@ int weft_reactor_call_later(weft_reactor_t *r, double delay, weft_call_fn fn, vo
     if (rc != 0)
         return rc;
     weft__call_slot_t *slot = &r->slots[s];
-    slot->due_ns = weft__time_now_ns(r) + to_ns(delay);
+    slot->due_ns = add_sat(weft__time_now_ns(r), to_ns(delay));
     slot->seq = r->next_seq++;
     slot->fn = fn;
     slot->arg = arg;
@@ -313,7 +320,7 @@ int weft_delayed_call_reset(weft_reactor_t *r, weft_call_id_t id, double seconds
         return rc;
     if (!valid_seconds(seconds))
         return WEFT_EINVAL;
-    return move_to(r, s, weft__time_now_ns(r) + to_ns(seconds));
+    return move_to(r, s, add_sat(weft__time_now_ns(r), to_ns(seconds)));
 }
 
 int weft_delayed_call_delay(weft_reactor_t *r, weft_call_id_t id, double seconds)
@@ -327,7 +334,7 @@ int weft_delayed_call_delay(weft_reactor_t *r, weft_call_id_t id, double seconds
         return WEFT_EINVAL;
     uint64_t due = r->slots[s].due_ns;
     if (seconds >= 0) {
-        due += to_ns(seconds);
+        due = add_sat(due, to_ns(seconds));
     } else {
         uint64_t back = to_ns(-seconds);
         due = back > due ? 0 : due - back;
@@ -363,7 +370,7 @@ int weft_reactor_advance(weft_reactor_t *r, double seconds)
     WEFT__LOOP_ONLY(r);
     if (!r->manual_clock || !valid_seconds(seconds))
         return WEFT_EINVAL;
-    r->manual_ns += to_ns(seconds);
+    r->manual_ns = add_sat(r->manual_ns, to_ns(seconds));
     run_due(r);
     return 0;
 }
@@ -404,7 +411,7 @@ static void on_soon(uv_idle_t *idle)
         void *arg = n->arg;
         weft__node_put(r, n);
         weft__reactor_count_callback(r);
-        fn(arg);
+        WEFT__DISPATCH(r, fn(arg));
         n = next;
     }
 }

@@ -448,11 +448,12 @@ static void test_defer_later_results(void)
 }
 
 static weft_deferred_t *self_cancel_d;
+static int self_cancel_rc = 99;
 
 static weft_result_t later_cancels_itself(void *arg)
 {
     (void)arg;
-    check_err(weft_deferred_cancel(self_cancel_d), 0);
+    self_cancel_rc = weft_deferred_cancel(self_cancel_d); /* fired already: a no-op */
     return later_value(NULL);
 }
 
@@ -464,9 +465,10 @@ static void test_defer_later_cancel_inside(void)
     catch_t c;
     catch_on(self_cancel_d, &c);
     check_err(weft_reactor_advance(R, 1), 0);
+    check_err(self_cancel_rc, 0);
     check_int(c.fired, ==, 1);
-    check_ptr(c.type, ==, &weft_cancelled_error_type);
-    check_int(frees, ==, 1); /* the late value was freed */
+    check(!c.failed); /* Twisted: the function runs from d's callback, so d has fired */
+    check_int(frees, ==, 1);
     weft_deferred_unref(self_cancel_d);
     t_teardown(R);
 }
@@ -619,8 +621,7 @@ int main(void)
     TEST(test_defer_later_results(), "defer_later passes on a NULL function's NULL value, a "
                                      "failure, and a deferred's eventual value");
     TEST(test_defer_later_cancel_inside(),
-         "defer_later cancelled from inside its function delivers CancelledError and frees "
-         "the late value");
+         "cancelling defer_later from inside its function does nothing, as in Twisted");
     TEST(test_timeout_fires(), "add_timeout cancels at the deadline; an errback before it that "
                                "handles the CancelledError makes the deferred succeed");
     TEST(test_timeout_translates(),

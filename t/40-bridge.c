@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include <weft/bridge.h>
 #include <weft/deferred.h>
 #include <weft/error.h>
@@ -407,6 +409,27 @@ static void test_default_pools(void)
     t_teardown(r);
 }
 
+static void test_borrowed_loop(void)
+{
+    reset();
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    weft_reactor_t *r = weft_reactor_new_from_uv(&loop, NULL, NULL);
+    if (!check_ptr(r, !=, NULL))
+        return;
+    weft_deferred_t *d = weft_defer_to_thread(r, value_job, NULL, NULL, NULL);
+    catch_t c;
+    catch_on(d, &c);
+    /* Nothing of the caller's is alive: the offload in flight keeps uv_run going. */
+    uv_run(&loop, UV_RUN_DEFAULT);
+    check_int(c.fired, ==, 1);
+    check(c.on_loop);
+    weft_deferred_unref(d);
+    check_err(weft_reactor_free(r), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    check_err(uv_loop_close(&loop), 0);
+}
+
 /* Offloads and thread calls together, under TSan: every completion once. */
 typedef struct {
     weft_reactor_t *r;
@@ -517,6 +540,8 @@ int main(void)
                                 "functions on a worker, in order");
     TEST(test_default_pools(), "the default CPU and I/O pools are made lazily, sized before "
                                "first use, and used by kind");
+    TEST(test_borrowed_loop(), "on a borrowed loop an offload in flight keeps the caller's "
+                               "uv_run alive until its result is delivered");
     TEST(test_storm(), "a million offloads from the loop while 4 threads post thread calls all "
                        "complete exactly once");
     return done_testing();
