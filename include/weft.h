@@ -10,5 +10,6 @@
 #include <weft/default-pools.h>
 #include <weft/reactor.h>
 #include <weft/time.h>
+#include <weft/framing.h>
 
 #endif /* WEFT_H */
