@@ -164,6 +164,14 @@ static bool every_way(const char *delim, size_t max, bool line_only, const char 
 
 #define S(lit) lit, sizeof(lit) - 1
 
+static const char *find_crlf(const char *p, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (p[i] == '\r' && p[i + 1] == '\n')
+            return p + i;
+    return NULL;
+}
+
 static char *repeat(char c, size_t n, const char *suffix)
 {
     size_t sl = suffix ? strlen(suffix) : 0;
@@ -615,6 +623,315 @@ static void test_random_stream(void)
     t_log_free(&want);
 }
 
+/* ------------------------------------------------------------------ against a model of Twisted */
+
+/*
+ * A literal C transcription of Twisted's LineReceiver.dataReceived (protocols/basic.py): one
+ * plain buffer, appended to on every call, the _busyReceiving guard, the paused check, and
+ * the same callbacks. Random streams of lines carrying commands (raw mode, pause, stop, feed,
+ * clear, over-long lines) are fed to it and to weft in random chunks; the logs must match.
+ */
+typedef struct model_s model_t;
+
+/* What a command line may do, on either implementation. */
+typedef struct {
+    int (*feed)(void *impl, const char *data, size_t len);
+    void (*pause)(void *impl);
+    void (*set_raw)(void *impl);
+    int (*set_line)(void *impl, const char *extra, size_t len);
+    void (*clear)(void *impl, const char **data, size_t *len);
+} impl_ops_t;
+
+typedef struct {
+    const impl_ops_t *ops;
+    void *impl;
+    t_log_t log;
+    size_t raw_left;
+} side_t;
+
+struct model_s {
+    char *buf;
+    size_t len, cap;
+    bool busy, paused, raw;
+    size_t max;
+    side_t *side;
+    char *cleared;
+};
+
+static int side_line(side_t *sd, const char *line, size_t len)
+{
+    t_log_add(&sd->log, 'L', line, len, false);
+    if (len > 4 && memcmp(line, "RAW ", 4) == 0) {
+        sd->raw_left = (size_t)strtoul(line + 4, NULL, 10);
+        sd->ops->set_raw(sd->impl);
+    } else if (is(line, len, "PAUSE")) {
+        sd->ops->pause(sd->impl);
+    } else if (is(line, len, "STOP")) {
+        return 1;
+    } else if (is(line, len, "FEED")) {
+        sd->ops->feed(sd->impl, "fed\r\nfe", 7);
+    } else if (is(line, len, "CLEAR")) {
+        const char *d;
+        size_t n;
+        sd->ops->clear(sd->impl, &d, &n);
+        t_log_add(&sd->log, 'C', d, n, false);
+    }
+    return 0;
+}
+
+static int side_raw(side_t *sd, const char *data, size_t len)
+{
+    size_t take = len < sd->raw_left ? len : sd->raw_left;
+    t_log_add(&sd->log, 'R', data, take, false);
+    sd->raw_left -= take;
+    if (sd->raw_left == 0)
+        sd->ops->set_line(sd->impl, data + take, len - take);
+    return 0;
+}
+
+static void side_exceeded(side_t *sd, const char *data, size_t len)
+{
+    t_log_add(&sd->log, 'X', data, len, false);
+}
+
+static void model_append(model_t *m, const char *data, size_t len)
+{
+    if (m->len + len + 1 > m->cap) {
+        m->cap = (m->len + len + 1) * 2;
+        m->buf = realloc(m->buf, m->cap);
+    }
+    if (len > 0)
+        memcpy(m->buf + m->len, data, len);
+    m->len += len;
+}
+
+static int model_feed(void *impl, const char *data, size_t len)
+{
+    model_t *m = impl;
+    model_append(m, data, len);
+    if (m->busy)
+        return 0;
+    m->busy = true;
+    while (m->len > 0 && !m->paused) {
+        if (!m->raw) {
+            const char *q = find_crlf(m->buf, m->len);
+            if (q == NULL) {
+                if (m->len >= m->max + 2) {
+                    char *all = malloc(m->len);
+                    size_t n = m->len;
+                    memcpy(all, m->buf, n);
+                    m->len = 0;
+                    side_exceeded(m->side, all, n);
+                    free(all);
+                }
+                break;
+            }
+            size_t ll = (size_t)(q - m->buf);
+            if (ll > m->max) {
+                char *all = malloc(m->len);
+                size_t n = m->len;
+                memcpy(all, m->buf, n);
+                m->len = 0;
+                side_exceeded(m->side, all, n);
+                free(all);
+                break;
+            }
+            char *line = malloc(ll + 1);
+            memcpy(line, m->buf, ll);
+            memmove(m->buf, m->buf + ll + 2, m->len - ll - 2);
+            m->len -= ll + 2;
+            int why = side_line(m->side, line, ll);
+            free(line);
+            if (why)
+                break;
+        } else {
+            char *all = malloc(m->len);
+            size_t n = m->len;
+            memcpy(all, m->buf, n);
+            m->len = 0;
+            int why = side_raw(m->side, all, n);
+            free(all);
+            if (why)
+                break;
+        }
+    }
+    m->busy = false;
+    return 0;
+}
+
+static void model_pause(void *impl)
+{
+    ((model_t *)impl)->paused = true;
+}
+
+static void model_set_raw(void *impl)
+{
+    ((model_t *)impl)->raw = true;
+}
+
+static int model_set_line(void *impl, const char *extra, size_t len)
+{
+    model_t *m = impl;
+    m->raw = false;
+    if (len > 0)
+        return model_feed(m, extra, len);
+    return 0;
+}
+
+static void model_clear(void *impl, const char **data, size_t *len)
+{
+    model_t *m = impl;
+    free(m->cleared);
+    m->cleared = malloc(m->len + 1);
+    memcpy(m->cleared, m->buf, m->len);
+    *data = m->cleared;
+    *len = m->len;
+    m->len = 0;
+}
+
+static const impl_ops_t model_ops = {model_feed, model_pause, model_set_raw, model_set_line,
+                                     model_clear};
+
+static int weft_side_feed(void *impl, const char *data, size_t len)
+{
+    return weft_line_receiver_feed(impl, data, len);
+}
+
+static void weft_side_pause(void *impl)
+{
+    weft_line_receiver_pause(impl);
+}
+
+static void weft_side_set_raw(void *impl)
+{
+    check_err(weft_line_receiver_set_raw_mode(impl), 0);
+}
+
+static int weft_side_set_line(void *impl, const char *extra, size_t len)
+{
+    return weft_line_receiver_set_line_mode(impl, extra, len);
+}
+
+static void weft_side_clear(void *impl, const char **data, size_t *len)
+{
+    check_err(weft_line_receiver_clear_buffer(impl, data, len), 0);
+}
+
+static const impl_ops_t weft_side_ops = {weft_side_feed, weft_side_pause, weft_side_set_raw,
+                                         weft_side_set_line, weft_side_clear};
+
+static int w_line(void *ctx, const char *line, size_t len)
+{
+    return side_line(ctx, line, len);
+}
+
+static int w_raw(void *ctx, const char *data, size_t len)
+{
+    return side_raw(ctx, data, len);
+}
+
+static void w_exceeded(void *ctx, const char *data, size_t len)
+{
+    side_exceeded(ctx, data, len);
+}
+
+static uint32_t rnd(uint32_t *x)
+{
+    *x = *x * 1103515245u + 12345u;
+    return *x >> 8;
+}
+
+/* A stream of lines, commands among them. */
+static size_t make_stream(char *out, size_t cap, uint32_t *x, size_t max)
+{
+    static const char *cmds[] = {"PAUSE", "STOP", "FEED", "CLEAR", "RAW "};
+    size_t at = 0;
+    while (at + 2 * max + 64 < cap) {
+        uint32_t r = rnd(x) % 100;
+        if (r < 12) {
+            const char *c = cmds[rnd(x) % 5];
+            at += (size_t)sprintf(out + at, "%s", c);
+            if (c[0] == 'R') {
+                size_t n = rnd(x) % 20;
+                at += (size_t)sprintf(out + at, "%zu\r\n", n);
+                for (size_t i = 0; i < n; i++)
+                    out[at++] = "ab\r\nz"[rnd(x) % 5];
+                continue;
+            }
+        } else {
+            size_t n = r < 16 ? max + rnd(x) % 8 - 3 : rnd(x) % 12;
+            for (size_t i = 0; i < n; i++)
+                out[at++] = "xyz\r"[rnd(x) % 4];
+        }
+        out[at++] = '\r';
+        out[at++] = '\n';
+    }
+    return at;
+}
+
+static void test_against_model(void)
+{
+    const int rounds = t_under_valgrind() ? 20 : 300;
+    weft_line_receiver_ops_t wops = {w_line, w_raw, w_exceeded};
+    char *stream = malloc(4096);
+    size_t seen[4] = {0}; /* over-long reports, clears, raw chunks, lines */
+    for (int round = 0; round < rounds; round++) {
+        uint32_t x = 1000u + (uint32_t)round;
+        size_t max = 4 + rnd(&x) % 20;
+        size_t len = make_stream(stream, 4096, &x, max);
+        side_t ms = {&model_ops, NULL, {0}, 0}, ws = {&weft_side_ops, NULL, {0}, 0};
+        model_t m = {0};
+        m.max = max;
+        m.side = &ms;
+        ms.impl = &m;
+        weft_line_receiver_options_t o;
+        weft_line_receiver_options_init(&o);
+        o.max_length = max;
+        weft_line_receiver_t *lr = weft_line_receiver_new(&o, &wops, &ws, NULL);
+        ws.impl = lr;
+        size_t at = 0;
+        bool same = true;
+        while (at < len && same) {
+            size_t n = 1 + rnd(&x) % (rnd(&x) % 2 ? 8 : 200);
+            if (n > len - at)
+                n = len - at;
+            const char *piece = t_guard(stream + at, n);
+            model_feed(&m, piece, n);
+            weft_line_receiver_feed(lr, piece, n);
+            at += n;
+            if (rnd(&x) % 3 == 0 && m.paused) {
+                m.paused = false;
+                model_feed(&m, "", 0);
+                weft_line_receiver_resume(lr);
+            }
+            same = check_str(t_log_str(&ws.log), t_log_str(&ms.log)) &&
+                   check_uint(weft_line_receiver_buffered(lr), ==, m.len) &&
+                   check(weft_line_receiver_is_paused(lr) == m.paused);
+        }
+        if (!same)
+            diag("round %d, %zu of %zu bytes fed", round, at, len);
+        for (const char *e = t_log_str(&ms.log); *e != '\0'; e++) {
+            if (e == t_log_str(&ms.log) || e[-1] == '|') {
+                const char *tags = "XCRL";
+                const char *t = strchr(tags, *e);
+                if (t != NULL)
+                    seen[t - tags]++;
+            }
+        }
+        weft_line_receiver_free(lr);
+        free(m.buf);
+        free(m.cleared);
+        t_log_free(&ms.log);
+        t_log_free(&ws.log);
+        if (!same)
+            break;
+    }
+    free(stream);
+    note("model comparison saw %zu over-long reports, %zu clears, %zu raw chunks, %zu lines",
+         seen[0], seen[1], seen[2], seen[3]);
+    check(seen[0] > 0 && seen[1] > 0 && seen[2] > 0 && seen[3] > 0);
+}
+
 int main(void)
 {
     TEST(test_lines(), "lines split on \\r\\n are delivered without the delimiter, in order, "
@@ -665,5 +982,8 @@ int main(void)
                         "says WEFT_ENOSPC with the size needed");
     TEST(test_random_stream(),
          "a long random stream gives the same lines whole, byte by byte and in random splits");
+    TEST(test_against_model(),
+         "random feeds with pauses, stops, re-entrant feeds, clears, raw mode and over-long "
+         "lines give what a literal model of Twisted's dataReceived gives");
     return done_testing();
 }
