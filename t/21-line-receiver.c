@@ -31,12 +31,21 @@ static bool is(const char *line, size_t len, const char *cmd)
     return len == strlen(cmd) && memcmp(line, cmd, len) == 0;
 }
 
+/* The decimal number in line[at..len) (the line is not NUL-terminated). */
+static size_t number_after(const char *line, size_t len, size_t at)
+{
+    size_t v = 0;
+    for (; at < len && line[at] >= '0' && line[at] <= '9'; at++)
+        v = v * 10 + (size_t)(line[at] - '0');
+    return v;
+}
+
 static int on_line(void *ctx, const char *line, size_t len)
 {
     rx_t *rx = ctx;
     t_log_add(&rx->log, 'L', line, len, false);
     if (len > 4 && memcmp(line, "RAW ", 4) == 0) {
-        rx->raw_left = (size_t)strtoul(line + 4, NULL, 10);
+        rx->raw_left = number_after(line, len, 4);
         check_err(weft_line_receiver_set_raw_mode(rx->lr), 0);
     } else if (is(line, len, "RAWALL")) {
         rx->raw_left = SIZE_MAX;
@@ -662,7 +671,7 @@ static int side_line(side_t *sd, const char *line, size_t len)
 {
     t_log_add(&sd->log, 'L', line, len, false);
     if (len > 4 && memcmp(line, "RAW ", 4) == 0) {
-        sd->raw_left = (size_t)strtoul(line + 4, NULL, 10);
+        sd->raw_left = number_after(line, len, 4);
         sd->ops->set_raw(sd->impl);
     } else if (is(line, len, "PAUSE")) {
         sd->ops->pause(sd->impl);
