@@ -366,6 +366,208 @@ static void test_random_stream(void)
     t_log_free(&want);
 }
 
+/* ------------------------------------------------------------------ against a model of Twisted */
+
+/*
+ * A literal C transcription of Twisted's NetstringReceiver parsing (_consumeData,
+ * _consumeLength with its two regular expressions, _extractLength with the digit-count and value
+ * tests, _consumePayload, brokenPeer). Random streams of good and damaged netstrings are fed
+ * to it and to weft in random chunks; after every chunk both logs must match. The model logs
+ * only the first parse error (Twisted repeats it on later data; weft, by design, does not).
+ */
+typedef struct {
+    char *rem;
+    size_t len, cap;
+    bool in_payload, broken;
+    size_t expected; /* payload + comma */
+    char *payload;
+    size_t plen;
+    size_t max;
+    t_log_t log;
+} nmodel_t;
+
+static size_t max_length_size(size_t max)
+{
+    /* ceil(log10(max)) + 1 */
+    size_t d = 0;
+    for (size_t p = 1; p < max; d++) {
+        if (p > SIZE_MAX / 10)
+            return d + 2;
+        p *= 10;
+    }
+    return d + 1;
+}
+
+/* 0 ok (*value set), -1 error */
+static int extract_length(nmodel_t *m, const char *digits, size_t n, size_t *value)
+{
+    if (n > max_length_size(m->max))
+        return -1;
+    size_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (v > (SIZE_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (size_t)(digits[i] - '0');
+    }
+    if (v > m->max)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* 1 consumed a frame or a length, 0 incomplete, -1 parse error */
+static int nmodel_step(nmodel_t *m)
+{
+    if (!m->in_payload) {
+        /* _LENGTH = (0|[1-9]\d*)(:) */
+        size_t n = 0;
+        if (m->len > 0 && m->rem[0] == '0')
+            n = 1;
+        else if (m->len > 0 && m->rem[0] >= '1' && m->rem[0] <= '9')
+            for (n = 1; n < m->len && is_digit(m->rem[n]); n++)
+                ;
+        if (n > 0 && n < m->len && m->rem[n] == ':') {
+            size_t v;
+            if (extract_length(m, m->rem, n, &v) != 0)
+                return -1;
+            m->expected = v + 1;
+            memmove(m->rem, m->rem + n + 1, m->len - n - 1);
+            m->len -= n + 1;
+            m->in_payload = true;
+            m->plen = 0;
+        } else {
+            /* _LENGTH_PREFIX = (0|[1-9]\d*)$ must cover all the data */
+            if (n == 0 || n != m->len)
+                return -1;
+            size_t v;
+            if (extract_length(m, m->rem, n, &v) != 0)
+                return -1;
+            return 0;
+        }
+    }
+    size_t want = m->expected - m->plen;
+    size_t take = m->len < want ? m->len : want;
+    memcpy(m->payload + m->plen, m->rem, take);
+    m->plen += take;
+    memmove(m->rem, m->rem + take, m->len - take);
+    m->len -= take;
+    if (m->plen < m->expected)
+        return 0;
+    if (m->payload[m->expected - 1] != ',')
+        return -1;
+    m->in_payload = false;
+    t_log_add(&m->log, 'S', m->payload, m->expected - 1, false);
+    return 1;
+}
+
+static void nmodel_feed(nmodel_t *m, const char *data, size_t len)
+{
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2;
+        m->rem = realloc(m->rem, m->cap);
+    }
+    memcpy(m->rem + m->len, data, len);
+    m->len += len;
+    while (m->len > 0) {
+        int r = nmodel_step(m);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (!m->broken)
+                t_log_add(&m->log, 'E', "", 0, false);
+            m->broken = true;
+            break;
+        }
+    }
+}
+
+static void on_error_plain(void *ctx, int code, const char *reason)
+{
+    (void)code;
+    (void)reason;
+    t_log_add(&((rx_t *)ctx)->log, 'E', "", 0, false);
+}
+
+static int on_string_plain(void *ctx, const char *data, size_t len)
+{
+    t_log_add(&((rx_t *)ctx)->log, 'S', data, len, false);
+    return 0;
+}
+
+static void test_against_model(void)
+{
+    const int rounds = t_under_valgrind() ? 30 : 400;
+    weft_netstring_receiver_ops_t plain = {on_string_plain, on_error_plain};
+    char *stream = malloc(8192);
+    int errors_seen = 0;
+    for (int round = 0; round < rounds; round++) {
+        uint32_t x = 5000u + (uint32_t)round;
+        x = x * 1103515245u + 12345u;
+        size_t max = 1 + (x >> 8) % 60;
+        size_t at = 0;
+        while (at < 4000) {
+            x = x * 1103515245u + 12345u;
+            uint32_t r = (x >> 8) % 1000;
+            size_t n = (x >> 4) % (max + 1) + (r == 999);
+            if (r < 980 || round % 4 == 0) {
+                char pay[80];
+                for (size_t i = 0; i < n; i++)
+                    pay[i] = ":,0a"[(x >> (i % 20)) % 4];
+                size_t w;
+                weft_netstring_encode(pay, n, stream + at, 8192 - at, &w);
+                at += w;
+            } else {
+                static const char *bad[] = {"007:", "01:a,", "3:abcd",
+                                            "x",    ":",     "1a",
+                                            "00",   "2:ab;", "99999999999999999999:",
+                                            "0:,,"};
+                size_t k = strlen(bad[r % 10]);
+                memcpy(stream + at, bad[r % 10], k);
+                at += k;
+            }
+        }
+        nmodel_t m = {0};
+        m.max = max;
+        m.payload = malloc(max + 2);
+        rx_t rx;
+        memset(&rx, 0, sizeof(rx));
+        weft_netstring_receiver_options_t o;
+        weft_netstring_receiver_options_init(&o);
+        o.max_length = max;
+        rx.ns = weft_netstring_receiver_new(&o, &plain, &rx, NULL);
+        bool same = true;
+        for (size_t done = 0; done < at && same;) {
+            x = x * 1103515245u + 12345u;
+            size_t n = 1 + (x >> 8) % ((x >> 20) % 2 ? 6 : 300);
+            if (n > at - done)
+                n = at - done;
+            const char *piece = t_guard(stream + done, n);
+            nmodel_feed(&m, piece, n);
+            int rc = weft_netstring_receiver_feed(rx.ns, piece, n);
+            done += n;
+            same = check_str(t_log_str(&rx.log), t_log_str(&m.log)) && check(m.broken == (rc != 0));
+            if (!same)
+                diag("round %d (max %zu), %zu of %zu bytes fed", round, max, done, at);
+        }
+        errors_seen += m.broken;
+        weft_netstring_receiver_free(rx.ns);
+        t_log_free(&rx.log);
+        t_log_free(&m.log);
+        free(m.rem);
+        free(m.payload);
+        if (!same)
+            break;
+    }
+    free(stream);
+    note("model comparison: %d of %d streams broke", errors_seen, rounds);
+    check(errors_seen > 0 && errors_seen < rounds);
+}
+
 int main(void)
 {
     TEST(test_vectors(), "Twisted's netstrings (\"3:abc,\", \"0:,\", binary, several in a row) "
@@ -397,5 +599,7 @@ int main(void)
                         "sendString; the prefix alone suits writev");
     TEST(test_random_stream(),
          "a long stream of encoded netstrings decodes the same whole, by bytes and in splits");
+    TEST(test_against_model(), "random streams of good and damaged netstrings in random chunks "
+                               "give what a literal model of Twisted's parser gives");
     return done_testing();
 }

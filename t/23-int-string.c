@@ -44,6 +44,12 @@ static void on_exceeded(void *ctx, size_t length)
     t_log_addf(&rx->log, 'X', "%zu", length);
 }
 
+static int on_plain(void *ctx, const char *data, size_t len)
+{
+    t_log_add(&((rx_t *)ctx)->log, 'S', data, len, false);
+    return 0;
+}
+
 static const weft_intn_receiver_ops_t ops = {
     .string_received = on_string,
     .length_limit_exceeded = on_exceeded,
@@ -415,6 +421,124 @@ static void test_random_stream(void)
     }
 }
 
+/* ------------------------------------------------------------------ against a model of Twisted */
+
+/* A literal C transcription of IntNStringReceiver.dataReceived: one buffer, an offset, the
+ * prefix checked before its payload. The model stops at the first lengthLimitExceeded: Twisted
+ * keeps the whole chunk (_unprocessed = alldata) and restarts at offset 0 on the next
+ * dataReceived, so it reports the limit again and even delivers again the strings that came
+ * before the bad prefix in that chunk; weft, by design, stops for good. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    unsigned n;
+    size_t max;
+    bool broken;
+    t_log_t log;
+} imodel_t;
+
+static void imodel_feed(imodel_t *m, const char *data, size_t len)
+{
+    if (m->broken)
+        return;
+    if (m->len + len > m->cap) {
+        m->cap = (m->len + len) * 2;
+        m->buf = realloc(m->buf, m->cap);
+    }
+    memcpy(m->buf + m->len, data, len);
+    m->len += len;
+    size_t off = 0;
+    while (m->len >= off + m->n) {
+        size_t length = 0;
+        for (unsigned i = 0; i < m->n; i++)
+            length = length << 8 | (unsigned char)m->buf[off + i];
+        if (length > m->max) {
+            if (!m->broken)
+                t_log_addf(&m->log, 'X', "%zu", length);
+            m->broken = true;
+            return;
+        }
+        if (m->len < off + m->n + length)
+            break;
+        t_log_add(&m->log, 'S', m->buf + off + m->n, length, false);
+        off += m->n + length;
+    }
+    memmove(m->buf, m->buf + off, m->len - off);
+    m->len -= off;
+}
+
+static void test_against_model(void)
+{
+    static const unsigned sizes[] = {1, 2, 4};
+    const int rounds = t_under_valgrind() ? 30 : 300;
+    char *stream = malloc(8192);
+    int broke = 0;
+    for (int round = 0; round < rounds; round++) {
+        uint32_t x = 9000u + (uint32_t)round;
+        x = x * 1103515245u + 12345u;
+        unsigned ps = sizes[(x >> 8) % 3];
+        size_t max = 1 + (x >> 12) % 200;
+        size_t at = 0;
+        while (at < 4000) {
+            x = x * 1103515245u + 12345u;
+            size_t n = (x >> 8) % (max + 1);
+            if ((x >> 4) % 500 == 0)
+                n = max + 1 + (x >> 20) % 50;
+            if (ps == 1 && n > 255)
+                n = 255;
+            char pay[260];
+            for (size_t i = 0; i < n && i < sizeof(pay); i++)
+                pay[i] = (char)(x >> (i % 24));
+            size_t w = 0;
+            if (n > sizeof(pay)) {
+                unsigned char pre[4];
+                weft_intn_prefix(ps, n, pre);
+                memcpy(stream + at, pre, ps);
+                at += ps;
+                continue;
+            }
+            check_err(weft_intn_encode(ps, pay, n, stream + at, 8192 - at, &w), 0);
+            at += w;
+        }
+        imodel_t m = {0};
+        m.n = ps;
+        m.max = max;
+        rx_t rx;
+        memset(&rx, 0, sizeof(rx));
+        weft_intn_receiver_options_t o;
+        weft_intn_receiver_options_init(&o);
+        o.prefix_size = ps;
+        o.max_length = max;
+        weft_intn_receiver_ops_t plain = {.string_received = on_plain,
+                                          .length_limit_exceeded = on_exceeded};
+        rx.ir = weft_intn_receiver_new(&o, &plain, &rx, NULL);
+        bool same = true;
+        for (size_t done = 0; done < at && same;) {
+            x = x * 1103515245u + 12345u;
+            size_t n = 1 + (x >> 8) % ((x >> 20) % 2 ? 5 : 400);
+            if (n > at - done)
+                n = at - done;
+            const char *piece = t_guard(stream + done, n);
+            imodel_feed(&m, piece, n);
+            int rc = weft_intn_receiver_feed(rx.ir, piece, n);
+            done += n;
+            same = check_str(t_log_str(&rx.log), t_log_str(&m.log)) && check(m.broken == (rc != 0));
+            if (!same)
+                diag("round %d (prefix %u, max %zu), %zu of %zu bytes", round, ps, max, done, at);
+        }
+        broke += m.broken;
+        weft_intn_receiver_free(rx.ir);
+        t_log_free(&rx.log);
+        t_log_free(&m.log);
+        free(m.buf);
+        if (!same)
+            break;
+    }
+    free(stream);
+    note("model comparison: %d of %d streams hit the limit", broke, rounds);
+    check(broke > 0 && broke < rounds);
+}
+
 int main(void)
 {
     TEST(test_vectors(), "Twisted's Int32, Int16 and Int8 frames (big-endian unsigned prefix) "
@@ -434,5 +558,7 @@ int main(void)
                         "len >= 2^(8n) with WEFT_EMSGSIZE, but not len > max_length");
     TEST(test_random_stream(),
          "long streams of IntN frames decode the same whole, by bytes and in random splits");
+    TEST(test_against_model(), "random streams of IntN frames, some over the limit, in random "
+                               "chunks give what a literal model of Twisted's parser gives");
     return done_testing();
 }
