@@ -335,6 +335,35 @@ static void test_set_max_length(void)
     rx_close(&rx);
 }
 
+static void test_buffer_bound(void)
+{
+    for (int line_only = 0; line_only < 2; line_only++) {
+        rx_t rx;
+        rx_open(&rx, NULL, 100, line_only);
+        rx.close_on_exceed = false;
+        rx.exceed_data = false;
+        uint32_t x = 31;
+        size_t worst = 0;
+        for (int i = 0; i < 3000; i++) {
+            char piece[64];
+            x = x * 1103515245u + 12345u;
+            size_t n = 1 + (x >> 8) % sizeof(piece);
+            for (size_t j = 0; j < n; j++) {
+                x = x * 1103515245u + 12345u;
+                piece[j] = (x >> 12) % 500 == 0 ? '\n' : "ab\r"[(x >> 8) % 3];
+            }
+            weft_line_receiver_feed(rx.lr, t_guard(piece, n), n);
+            size_t b = weft_line_receiver_buffered(rx.lr);
+            if (b > worst)
+                worst = b;
+        }
+        /* LineReceiver: below max + len(delimiter); line_only: at most max. */
+        check_uint(worst, <=, line_only ? 100 : 101);
+        check_int(rx.exceeded, >, 10);
+        rx_close(&rx);
+    }
+}
+
 /* ------------------------------------------------------------------ raw mode */
 
 static void test_raw_switch_in_chunk(void)
@@ -957,6 +986,8 @@ int main(void)
          "an unterminated buffer of max_length + len(delimiter) bytes is reported whole");
     TEST(test_lines_before_over_long(), "lines before an over-long line are delivered first");
     TEST(test_set_max_length(), "set_max_length applies to the next line and refuses huge values");
+    TEST(test_buffer_bound(), "between feeds the buffer never holds more than max_length + "
+                              "len(delimiter) - 1 bytes (line_only: max_length)");
     TEST(test_raw_switch_in_chunk(),
          "raw mode set inside line_received takes the rest of the same chunk, and "
          "set_line_mode(extra) from raw_data_received parses extra as lines");

@@ -329,13 +329,3 @@ const char *weft__fbuf_lend(weft__fbuf_t *fb, size_t *len)
     fb->pos = fb->end;
     return *len > 0 ? p : "";
 }
-
-void weft__fbuf_enter_cb(weft__fbuf_t *fb)
-{
-    fb->frozen = fb->mem != NULL && fb->in == fb->mem;
-}
-
-void weft__fbuf_leave_cb(weft__fbuf_t *fb)
-{
-    fb->frozen = false;
-}

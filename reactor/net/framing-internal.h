@@ -71,9 +71,17 @@ void weft__fbuf_clear(weft__fbuf_t *fb);
  * frozen if U lives there. Then empties U. */
 const char *weft__fbuf_lend(weft__fbuf_t *fb, size_t *len);
 
-/* Brackets a callback that may hold a pointer into U. */
-void weft__fbuf_enter_cb(weft__fbuf_t *fb);
-void weft__fbuf_leave_cb(weft__fbuf_t *fb);
+/* Brackets a callback that may hold a pointer into U: mem is frozen while it runs if U lives
+ * there. Inline: they run once per frame. */
+static inline void weft__fbuf_enter_cb(weft__fbuf_t *fb)
+{
+    fb->frozen = fb->mem != NULL && fb->in == fb->mem;
+}
+
+static inline void weft__fbuf_leave_cb(weft__fbuf_t *fb)
+{
+    fb->frozen = false;
+}
 
 static inline const char *weft__fbuf_data(const weft__fbuf_t *fb)
 {

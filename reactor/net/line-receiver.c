@@ -118,7 +118,7 @@ static const char *find_delim(const char *p, size_t n, const char *d, size_t dle
         const char *q = memchr(p, (unsigned char)d[0], (size_t)(last - p) + 1);
         if (q == NULL)
             return NULL;
-        if (memcmp(q + 1, d + 1, dlen - 1) == 0)
+        if (dlen == 2 ? q[1] == d[1] : memcmp(q + 1, d + 1, dlen - 1) == 0)
             return q;
         p = q + 1;
     }
