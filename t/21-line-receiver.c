@@ -59,6 +59,16 @@ static int on_line(void *ctx, const char *line, size_t len)
         return 1;
     } else if (is(line, len, "FEED")) {
         check_err(weft_line_receiver_feed(rx->lr, "fed\r\n", 5), 0);
+    } else if (is(line, len, "FEEDBIG")) {
+        /* Several appends from one callback, each too big for the buffer so far. */
+        char big[600];
+        for (int i = 0; i < 3; i++) {
+            size_t n = 200 * (size_t)(i + 1);
+            memset(big, 'a' + i, n - 2);
+            big[n - 2] = '\r';
+            big[n - 1] = '\n';
+            check_err(weft_line_receiver_feed(rx->lr, big, n), 0);
+        }
     } else if (is(line, len, "CLEAR")) {
         const char *d;
         size_t n;
@@ -443,6 +453,26 @@ static void test_feed_inside(void)
     check_uint(weft_line_receiver_buffered(rx.lr), ==, 0);
     rx_close(&rx);
     every_way(NULL, 100, false, S("x\r\nFEED\r\n"), "L:x|L:FEED|L:fed|", 0, 0);
+}
+
+static void test_feed_big_inside(void)
+{
+    char *a = repeat('a', 198, NULL), *b = repeat('b', 398, NULL), *c = repeat('c', 598, NULL);
+    char *want = malloc(2000);
+    snprintf(want, 2000, "L:x|L:FEEDBIG|L:%s|L:%s|L:%s|", a, b, c);
+    every_way(NULL, 1000, false, S("x\r\nFEEDBIG\r\n"), want, 0, 0);
+    /* Whole, with a line after it in the chunk: that line first, then the fed ones. */
+    rx_t rx;
+    rx_open(&rx, NULL, 1000, false);
+    check_err(weft_line_receiver_feed(rx.lr, S("FEED")), 0);
+    check_err(weft_line_receiver_feed(rx.lr, S("BIG\r\ny\r\n")), 0);
+    snprintf(want, 2000, "L:FEEDBIG|L:y|L:%s|L:%s|L:%s|", a, b, c);
+    check_str(t_log_str(&rx.log), want);
+    rx_close(&rx);
+    free(a);
+    free(b);
+    free(c);
+    free(want);
 }
 
 static void test_stop(void)
@@ -999,6 +1029,8 @@ int main(void)
                               "while paused and resume works them off");
     TEST(test_feed_inside(),
          "feed inside line_received only appends: its bytes are parsed after the buffered ones");
+    TEST(test_feed_big_inside(), "several large feeds from one callback are all parsed, in order, "
+                                 "after the buffered bytes");
     TEST(test_stop(),
          "a non-zero return from line_received stops parsing and keeps the rest for the next feed");
     TEST(test_clear_inside(),
