@@ -519,7 +519,7 @@ static void test_against_model(void)
                 for (size_t i = 0; i < n; i++)
                     pay[i] = ":,0a"[(x >> (i % 20)) % 4];
                 size_t w;
-                weft_netstring_encode(pay, n, stream + at, 8192 - at, &w);
+                check_err(weft_netstring_encode(pay, n, stream + at, 8192 - at, &w), 0);
                 at += w;
             } else {
                 static const char *bad[] = {"007:", "01:a,", "3:abcd",

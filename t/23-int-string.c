@@ -492,7 +492,7 @@ static void test_against_model(void)
             size_t w = 0;
             if (n > sizeof(pay)) {
                 unsigned char pre[4];
-                weft_intn_prefix(ps, n, pre);
+                check_err(weft_intn_prefix(ps, n, pre), 0);
                 memcpy(stream + at, pre, ps);
                 at += ps;
                 continue;

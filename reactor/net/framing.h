@@ -101,7 +101,8 @@ WEFT_EXPORT void weft_line_receiver_free(weft_line_receiver_t *lr);
  * buffered (the stream is then out of step: close it); WEFT_EINVAL for a NULL lr, or a NULL
  * data with len > 0.
  */
-WEFT_EXPORT int weft_line_receiver_feed(weft_line_receiver_t *lr, const char *data, size_t len);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_receiver_feed(weft_line_receiver_t *lr, const char *data,
+                                                       size_t len);
 
 /*
  * Switches to raw mode: from the next parsing step on, everything buffered goes to
@@ -109,7 +110,7 @@ WEFT_EXPORT int weft_line_receiver_feed(weft_line_receiver_t *lr, const char *da
  * chunk. Thread: loop.
  * Returns: 0; WEFT_EINVAL for a line_only receiver or one without raw_data_received.
  */
-WEFT_EXPORT int weft_line_receiver_set_raw_mode(weft_line_receiver_t *lr);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_receiver_set_raw_mode(weft_line_receiver_t *lr);
 
 /*
  * Switches back to line mode and, if len > 0, feeds extra (Twisted's setLineMode(extra): pass
@@ -117,8 +118,8 @@ WEFT_EXPORT int weft_line_receiver_set_raw_mode(weft_line_receiver_t *lr);
  * buffered, so pass extra only from raw_data_received, as in Twisted. Thread: loop.
  * Returns: as weft_line_receiver_feed.
  */
-WEFT_EXPORT int weft_line_receiver_set_line_mode(weft_line_receiver_t *lr, const char *extra,
-                                                 size_t len);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_receiver_set_line_mode(weft_line_receiver_t *lr,
+                                                                const char *extra, size_t len);
 
 /* True in line mode (the initial mode), false in raw mode. Thread: loop. */
 WEFT_EXPORT bool weft_line_receiver_is_line_mode(const weft_line_receiver_t *lr);
@@ -145,14 +146,15 @@ WEFT_EXPORT void weft_line_receiver_pause(weft_line_receiver_t *lr);
 /* Ends a pause and works off the buffer (Twisted's resumeProducing: dataReceived(b"")). Inside
  * a callback it only ends the pause; the running feed goes on. Thread: loop.
  * Returns: as weft_line_receiver_feed. */
-WEFT_EXPORT int weft_line_receiver_resume(weft_line_receiver_t *lr);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_receiver_resume(weft_line_receiver_t *lr);
 
 /* True between pause and resume. Thread: loop. */
 WEFT_EXPORT bool weft_line_receiver_is_paused(const weft_line_receiver_t *lr);
 
 /* Sets the longest line delivered; it applies from the next parsing step. Thread: loop.
  * Returns: 0; WEFT_EINVAL for a value over SIZE_MAX / 2. */
-WEFT_EXPORT int weft_line_receiver_set_max_length(weft_line_receiver_t *lr, size_t max_length);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_receiver_set_max_length(weft_line_receiver_t *lr,
+                                                                 size_t max_length);
 
 /* The current max_length. Thread: loop. */
 WEFT_EXPORT size_t weft_line_receiver_max_length(const weft_line_receiver_t *lr);
@@ -209,8 +211,8 @@ WEFT_EXPORT void weft_netstring_receiver_free(weft_netstring_receiver_t *ns);
  * parse_error ran) or an earlier one (the bytes are then dropped unread); WEFT_ENOMEM;
  * WEFT_EINVAL for a NULL ns, or a NULL data with len > 0.
  */
-WEFT_EXPORT int weft_netstring_receiver_feed(weft_netstring_receiver_t *ns, const char *data,
-                                             size_t len);
+WEFT_EXPORT WEFT_NODISCARD int weft_netstring_receiver_feed(weft_netstring_receiver_t *ns,
+                                                            const char *data, size_t len);
 
 /* 0 while the input is well formed, else the code parse_error was given. Thread: loop. */
 WEFT_EXPORT int weft_netstring_receiver_error(const weft_netstring_receiver_t *ns);
@@ -218,13 +220,13 @@ WEFT_EXPORT int weft_netstring_receiver_error(const weft_netstring_receiver_t *n
 /* Pause, resume and is_paused as for the line receiver (an addition to Twisted, whose
  * NetstringReceiver cannot pause). resume returns as feed. Thread: loop. */
 WEFT_EXPORT void weft_netstring_receiver_pause(weft_netstring_receiver_t *ns);
-WEFT_EXPORT int weft_netstring_receiver_resume(weft_netstring_receiver_t *ns);
+WEFT_EXPORT WEFT_NODISCARD int weft_netstring_receiver_resume(weft_netstring_receiver_t *ns);
 WEFT_EXPORT bool weft_netstring_receiver_is_paused(const weft_netstring_receiver_t *ns);
 
 /* Sets or reads the longest payload accepted (from the next parsing step). Thread: loop.
  * set returns 0, or WEFT_EINVAL for a value over SIZE_MAX / 2. */
-WEFT_EXPORT int weft_netstring_receiver_set_max_length(weft_netstring_receiver_t *ns,
-                                                       size_t max_length);
+WEFT_EXPORT WEFT_NODISCARD int weft_netstring_receiver_set_max_length(weft_netstring_receiver_t *ns,
+                                                                      size_t max_length);
 WEFT_EXPORT size_t weft_netstring_receiver_max_length(const weft_netstring_receiver_t *ns);
 
 /*
@@ -233,7 +235,7 @@ WEFT_EXPORT size_t weft_netstring_receiver_max_length(const weft_netstring_recei
  * payload and WEFT_NETSTRING_SUFFIX after it, that is an iovec-ready netstring. Like
  * Twisted's sendString, no maximum applies. Thread: any.
  */
-WEFT_EXPORT size_t weft_netstring_prefix(char *out, size_t len);
+WEFT_EXPORT WEFT_NODISCARD size_t weft_netstring_prefix(char *out, size_t len);
 
 /*
  * Encodes data as the netstring "<len>:<data>," into out (cap bytes). *out_len is set to the
@@ -242,8 +244,8 @@ WEFT_EXPORT size_t weft_netstring_prefix(char *out, size_t len);
  * Returns: 0; WEFT_ENOSPC when cap is too small (nothing written); WEFT_EINVAL for a NULL
  * out_len, a NULL data with len > 0, or a size that overflows size_t.
  */
-WEFT_EXPORT int weft_netstring_encode(const char *data, size_t len, char *out, size_t cap,
-                                      size_t *out_len);
+WEFT_EXPORT WEFT_NODISCARD int weft_netstring_encode(const char *data, size_t len, char *out,
+                                                     size_t cap, size_t *out_len);
 
 /* ---------------------------------------------------------------- Int32/16/8StringReceiver */
 
@@ -291,7 +293,8 @@ WEFT_EXPORT void weft_intn_receiver_free(weft_intn_receiver_t *ir);
  * length_limit_exceeded ran) or an earlier one (the bytes are then dropped unread);
  * WEFT_ENOMEM; WEFT_EINVAL for a NULL ir, or a NULL data with len > 0.
  */
-WEFT_EXPORT int weft_intn_receiver_feed(weft_intn_receiver_t *ir, const char *data, size_t len);
+WEFT_EXPORT WEFT_NODISCARD int weft_intn_receiver_feed(weft_intn_receiver_t *ir, const char *data,
+                                                       size_t len);
 
 /* 0, or WEFT_EMSGSIZE after a prefix over max_length. Thread: loop. */
 WEFT_EXPORT int weft_intn_receiver_error(const weft_intn_receiver_t *ir);
@@ -299,12 +302,13 @@ WEFT_EXPORT int weft_intn_receiver_error(const weft_intn_receiver_t *ir);
 /* Pause, resume and is_paused as for the line receiver (Twisted's _PauseableMixin). resume
  * returns as feed. Thread: loop. */
 WEFT_EXPORT void weft_intn_receiver_pause(weft_intn_receiver_t *ir);
-WEFT_EXPORT int weft_intn_receiver_resume(weft_intn_receiver_t *ir);
+WEFT_EXPORT WEFT_NODISCARD int weft_intn_receiver_resume(weft_intn_receiver_t *ir);
 WEFT_EXPORT bool weft_intn_receiver_is_paused(const weft_intn_receiver_t *ir);
 
 /* Sets or reads the longest payload accepted (from the next parsing step). Thread: loop.
  * set returns 0, or WEFT_EINVAL for a value over SIZE_MAX / 2. */
-WEFT_EXPORT int weft_intn_receiver_set_max_length(weft_intn_receiver_t *ir, size_t max_length);
+WEFT_EXPORT WEFT_NODISCARD int weft_intn_receiver_set_max_length(weft_intn_receiver_t *ir,
+                                                                 size_t max_length);
 WEFT_EXPORT size_t weft_intn_receiver_max_length(const weft_intn_receiver_t *ir);
 
 /*
@@ -315,7 +319,8 @@ WEFT_EXPORT size_t weft_intn_receiver_max_length(const weft_intn_receiver_t *ir)
  * Returns: 0; WEFT_EMSGSIZE for len >= 2^(8 * prefix_size) (256 for Int8); WEFT_EINVAL for a
  * prefix_size other than 1, 2 or 4, or a NULL out.
  */
-WEFT_EXPORT int weft_intn_prefix(unsigned prefix_size, size_t len, unsigned char *out);
+WEFT_EXPORT WEFT_NODISCARD int weft_intn_prefix(unsigned prefix_size, size_t len,
+                                                unsigned char *out);
 
 /*
  * Encodes data as prefix + data into out (cap bytes); *out_len as for weft_netstring_encode.
@@ -323,8 +328,8 @@ WEFT_EXPORT int weft_intn_prefix(unsigned prefix_size, size_t len, unsigned char
  * Returns: 0; WEFT_ENOSPC when cap is too small (nothing written); the codes of
  * weft_intn_prefix; WEFT_EINVAL for a NULL out_len or a NULL data with len > 0.
  */
-WEFT_EXPORT int weft_intn_encode(unsigned prefix_size, const char *data, size_t len, char *out,
-                                 size_t cap, size_t *out_len);
+WEFT_EXPORT WEFT_NODISCARD int weft_intn_encode(unsigned prefix_size, const char *data, size_t len,
+                                                char *out, size_t cap, size_t *out_len);
 
 /*
  * Encodes line + delimiter into out (cap bytes), which is Twisted's sendLine; the line is not
@@ -334,8 +339,9 @@ WEFT_EXPORT int weft_intn_encode(unsigned prefix_size, const char *data, size_t 
  * Returns: 0; WEFT_ENOSPC when cap is too small (nothing written); WEFT_EINVAL for a NULL
  * out_len, a NULL or empty delimiter, a NULL line with len > 0, or a size that overflows.
  */
-WEFT_EXPORT int weft_line_encode(const char *delimiter, size_t delimiter_len, const char *line,
-                                 size_t len, char *out, size_t cap, size_t *out_len);
+WEFT_EXPORT WEFT_NODISCARD int weft_line_encode(const char *delimiter, size_t delimiter_len,
+                                                const char *line, size_t len, char *out, size_t cap,
+                                                size_t *out_len);
 
 #ifdef __cplusplus
 }
