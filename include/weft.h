@@ -17,5 +17,6 @@
 #include <weft/task.h>
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
+#include <weft/framing.h>
 
 #endif /* WEFT_H */
