@@ -70,7 +70,9 @@ WEFT_EXPORT void weft_deferred_list_result_free(void *result);
  * Cancelling the list cancels every input that has not fired (a canceller's refusal is logged);
  * if the list is still unfired after that, it fails with weft.CancelledError.
  * Ownership: borrows the array; the list holds a reference to each input until that input has
- * fired. Returns an owned reference.
+ * fired. Returns an owned reference. Known limit: an input that nobody will ever fire keeps
+ * the list (and itself) alive, so dropping every reference to both leaks them; Twisted's
+ * garbage collector would collect the pair. Fire or cancel the list (or the input).
  * Thread: loop.
  * Errors (*err, which may be NULL; the return is NULL): WEFT_EINVAL if ds is NULL with n > 0, an
  * input is NULL, or flags has unknown bits; WEFT_EBUSY if an input's result is already promised
