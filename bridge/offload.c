@@ -379,8 +379,9 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
     return d;
 }
 
-weft_deferred_t *weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn,
-                                    void *arg, const weft_offload_options_t *opts, int *err)
+/* Both public submits: pool is the caller's, or NULL for the default pool of opts->kind. */
+static weft_deferred_t *offload(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn, void *arg,
+                                const weft_offload_options_t *opts, int *err)
 {
     int e = 0;
     weft_deferred_t *d = NULL;
@@ -390,34 +391,31 @@ weft_deferred_t *weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool, weft_t
         opts = &defaults;
     }
     weft__bridge_t *b;
-    if (fn == NULL || pool == NULL)
+    if (fn == NULL || !valid_kind(opts->kind))
         e = WEFT_EINVAL;
-    else if ((b = weft__bridge_get(r, &e)) != NULL)
+    else if ((b = weft__bridge_get(r, &e)) != NULL &&
+             (pool != NULL || (pool = default_pool(b, opts->kind, &e)) != NULL))
         d = submit(r, b, pool, fn, arg, opts, &e);
     if (err != NULL)
         *err = d ? 0 : e;
     return d;
 }
 
+weft_deferred_t *weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn,
+                                    void *arg, const weft_offload_options_t *opts, int *err)
+{
+    if (pool == NULL) {
+        if (err != NULL)
+            *err = WEFT_EINVAL;
+        return NULL;
+    }
+    return offload(r, pool, fn, arg, opts, err);
+}
+
 weft_deferred_t *weft_defer_to_thread(weft_reactor_t *r, weft_thread_fn fn, void *arg,
                                       const weft_offload_options_t *opts, int *err)
 {
-    int e = 0;
-    weft_deferred_t *d = NULL;
-    weft_offload_options_t defaults;
-    if (opts == NULL) {
-        weft_offload_options_init(&defaults);
-        opts = &defaults;
-    }
-    weft__bridge_t *b;
-    weft_pool_t *pool;
-    if (fn == NULL || !valid_kind(opts->kind))
-        e = WEFT_EINVAL;
-    else if ((b = weft__bridge_get(r, &e)) != NULL && (pool = default_pool(b, opts->kind, &e)))
-        d = submit(r, b, pool, fn, arg, opts, &e);
-    if (err != NULL)
-        *err = d ? 0 : e;
-    return d;
+    return offload(r, NULL, fn, arg, opts, err);
 }
 
 /* ---------------------------------------------------------------- shutdown */

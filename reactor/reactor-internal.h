@@ -144,6 +144,10 @@ static inline void weft__reactor_count_callback(weft_reactor_t *r)
 int weft__time_init(weft_reactor_t *r);
 void weft__time_release(weft_reactor_t *r);
 uint64_t weft__time_now_ns(const weft_reactor_t *r);
+/* True for a finite seconds >= 0. */
+bool weft__seconds_valid(double s);
+/* seconds as nanoseconds, saturating at "never" (UINT64_MAX / 2). */
+uint64_t weft__seconds_to_ns(double s);
 size_t weft__time_soon_pending(const weft_reactor_t *r);
 weft__call_node_t *weft__node_get(weft_reactor_t *r);
 void weft__node_put(weft_reactor_t *r, weft__call_node_t *node);

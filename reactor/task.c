@@ -21,17 +21,6 @@
 #include "deferred-internal.h"
 #include "reactor-internal.h"
 
-static bool valid_seconds(double s)
-{
-    return isfinite(s) && s >= 0;
-}
-
-static uint64_t to_ns(double s)
-{
-    double ns = s * 1e9;
-    return ns >= 1.8e19 ? UINT64_MAX / 2 : (uint64_t)ns;
-}
-
 /* ---------------------------------------------------------------- LoopingCall */
 
 struct weft_looping_call_s {
@@ -226,7 +215,7 @@ int weft_looping_call_start(weft_looping_call_t *lc, double interval, bool now,
     WEFT__LOOP_ONLY(lc->r);
     if (lc->running || lc->in_flight)
         return WEFT_EALREADY;
-    if (!valid_seconds(interval))
+    if (!weft__seconds_valid(interval))
         return WEFT_EINVAL;
     weft_deferred_t *d = weft_deferred_new();
     if (d == NULL)
@@ -235,7 +224,7 @@ int weft_looping_call_start(weft_looping_call_t *lc, double interval, bool now,
     if (done != NULL)
         *done = weft_deferred_ref(d);
     lc->running = true;
-    lc->interval_ns = to_ns(interval);
+    lc->interval_ns = weft__seconds_to_ns(interval);
     lc->start_ns = weft__time_now_ns(lc->r);
     lc->run_at_start = now;
     lc->has_last = false;
@@ -354,7 +343,7 @@ weft_deferred_t *weft_defer_later(weft_reactor_t *r, double delay, weft_result_t
     int rc = 0;
     weft_deferred_t *d = NULL;
     later_t *l = NULL;
-    if (!valid_seconds(delay)) {
+    if (!weft__seconds_valid(delay)) {
         rc = WEFT_EINVAL;
         goto out;
     }
@@ -425,7 +414,7 @@ static weft_result_t timeout_step(weft_result_t result, void *arg)
 int weft_deferred_add_timeout(weft_deferred_t *d, weft_reactor_t *r, double seconds)
 {
     WEFT__LOOP_ONLY(r);
-    if (d == NULL || !valid_seconds(seconds))
+    if (d == NULL || !weft__seconds_valid(seconds))
         return WEFT_EINVAL;
     if (weft__deferred_promised(d))
         return WEFT_EBUSY;

@@ -41,7 +41,7 @@ double weft_reactor_now(const weft_reactor_t *r)
     return (double)weft__time_now_ns(r) / 1e9;
 }
 
-static bool valid_seconds(double s)
+bool weft__seconds_valid(double s)
 {
     return isfinite(s) && s >= 0;
 }
@@ -53,7 +53,7 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a >= never || b >= never - a ? never : a + b;
 }
 
-static uint64_t to_ns(double seconds)
+uint64_t weft__seconds_to_ns(double seconds)
 {
     double ns = seconds * 1e9;
     return ns >= 1.8e19 ? UINT64_MAX / 2 : (uint64_t)ns;
@@ -264,14 +264,14 @@ int weft_reactor_call_later(weft_reactor_t *r, double delay, weft_call_fn fn, vo
                             weft_call_id_t *id)
 {
     WEFT__LOOP_ONLY(r);
-    if (fn == NULL || !valid_seconds(delay))
+    if (fn == NULL || !weft__seconds_valid(delay))
         return WEFT_EINVAL;
     uint32_t s;
     int rc = slot_alloc(r, &s);
     if (rc != 0)
         return rc;
     weft__call_slot_t *slot = &r->slots[s];
-    slot->due_ns = add_sat(weft__time_now_ns(r), to_ns(delay));
+    slot->due_ns = add_sat(weft__time_now_ns(r), weft__seconds_to_ns(delay));
     slot->seq = r->next_seq++;
     slot->fn = fn;
     slot->arg = arg;
@@ -318,9 +318,9 @@ int weft_delayed_call_reset(weft_reactor_t *r, weft_call_id_t id, double seconds
     int rc = lookup(r, id, &s);
     if (rc != 0)
         return rc;
-    if (!valid_seconds(seconds))
+    if (!weft__seconds_valid(seconds))
         return WEFT_EINVAL;
-    return move_to(r, s, add_sat(weft__time_now_ns(r), to_ns(seconds)));
+    return move_to(r, s, add_sat(weft__time_now_ns(r), weft__seconds_to_ns(seconds)));
 }
 
 int weft_delayed_call_delay(weft_reactor_t *r, weft_call_id_t id, double seconds)
@@ -334,9 +334,9 @@ int weft_delayed_call_delay(weft_reactor_t *r, weft_call_id_t id, double seconds
         return WEFT_EINVAL;
     uint64_t due = r->slots[s].due_ns;
     if (seconds >= 0) {
-        due = add_sat(due, to_ns(seconds));
+        due = add_sat(due, weft__seconds_to_ns(seconds));
     } else {
-        uint64_t back = to_ns(-seconds);
+        uint64_t back = weft__seconds_to_ns(-seconds);
         due = back > due ? 0 : due - back;
     }
     return move_to(r, s, due);
@@ -368,9 +368,9 @@ size_t weft_reactor_pending_calls(const weft_reactor_t *r)
 int weft_reactor_advance(weft_reactor_t *r, double seconds)
 {
     WEFT__LOOP_ONLY(r);
-    if (!r->manual_clock || !valid_seconds(seconds))
+    if (!r->manual_clock || !weft__seconds_valid(seconds))
         return WEFT_EINVAL;
-    r->manual_ns = add_sat(r->manual_ns, to_ns(seconds));
+    r->manual_ns = add_sat(r->manual_ns, weft__seconds_to_ns(seconds));
     run_due(r);
     return 0;
 }
