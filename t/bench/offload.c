@@ -560,6 +560,11 @@ static void bench_pool(unsigned p, bool with_twisted)
 {
     static double rtt[RTT_N];
     uv_pool_used = true;
+    /* The ratios depend on whether the other CPU is free (doc/bench.md): say how busy the
+     * machine was when this pool size started. */
+    double load[1];
+    if (getloadavg(load, 1) == 1)
+        printf("value: machine_loadavg_1min_pool%u %.2f load\n", p, load[0]);
     weft_open(p);
     if (uv_loop_init(&uloop) != 0)
         abort();
