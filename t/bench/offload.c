@@ -549,6 +549,38 @@ static double twisted_throughput(unsigned p)
 
 /* ------------------------------------------------------------------ one pool size */
 
+/* Reads the "cpu" line of /proc/stat: the idle (idle + iowait) and total jiffies. */
+static bool cpu_jiffies(unsigned long long *idle, unsigned long long *total)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = f != NULL ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+                               &v[2], &v[3], &v[4], &v[5], &v[6], &v[7])
+                      : 0;
+    if (f != NULL)
+        fclose(f);
+    if (n < 5)
+        return false;
+    *idle = v[3] + v[4];
+    *total = 0;
+    for (int i = 0; i < 8; i++)
+        *total += v[i];
+    return true;
+}
+
+/* How many CPUs stood idle during 300 ms while this process slept: about 2 on a quiet
+ * 2-CPU machine, about 1 when other work holds one. -1 if /proc/stat cannot be read. */
+static double idle_cpus(void)
+{
+    unsigned long long i0, t0, i1, t1;
+    if (!cpu_jiffies(&i0, &t0))
+        return -1;
+    usleep(300000);
+    if (!cpu_jiffies(&i1, &t1) || t1 == t0)
+        return -1;
+    return (double)(i1 - i0) / (double)(t1 - t0) * (double)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static const struct {
     unsigned k;
     uint64_t n;
@@ -560,11 +592,11 @@ static void bench_pool(unsigned p, bool with_twisted)
 {
     static double rtt[RTT_N];
     uv_pool_used = true;
-    /* The ratios depend on whether the other CPU is free (doc/bench.md): say how busy the
-     * machine was when this pool size started. */
-    double load[1];
-    if (getloadavg(load, 1) == 1)
-        printf("value: machine_loadavg_1min_pool%u %.2f load\n", p, load[0]);
+    /* The ratios depend on whether the other CPU is free (doc/bench.md): say how many CPUs
+     * other work left idle just before this pool size started. */
+    double idle = idle_cpus();
+    if (idle >= 0)
+        printf("value: machine_idle_cpus_before_pool%u %.2f cpus\n", p, idle);
     weft_open(p);
     if (uv_loop_init(&uloop) != 0)
         abort();
