@@ -11,35 +11,22 @@
 
 #include <weft/version.h>
 
+#include "helpers.h"
 #include "tap.h"
 
 static char dest[256];
 static char libdir[512];
 static const char *top, *cc, *make, *pkg_config;
 
-/* Runs a shell command, its output going to dest/log; on failure the log is shown. */
-static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int sh(const char *fmt, ...)
+/* Runs a shell command; on failure what it printed is shown. */
+#define sh(...) sh_checked(t_sh(out, sizeof(out), __VA_ARGS__))
+
+static char out[8192];
+
+static int sh_checked(int rc)
 {
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "(%s) >%s/log 2>&1", cmd, dest);
-    int status = system(full);
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-    if (rc != 0) {
-        char path[300], buf[8192] = {0};
-        snprintf(path, sizeof(path), "%s/log", dest);
-        FILE *f = fopen(path, "r");
-        if (f != NULL) {
-            size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-            buf[n] = '\0';
-            fclose(f);
-        }
-        diag("command failed (%d): %s\n%s", rc, cmd, buf);
-    }
+    if (rc != 0)
+        diag("command failed (%d):\n%s", rc, out);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include "helpers.h"
 #include "tap.h"
 
 static char dir[256];
@@ -27,26 +28,7 @@ static void write_script(const char *name, const char *body)
 
 static char out[8192];
 
-/* Runs a shell command with stdout+stderr captured into out; returns its exit code. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "(%s) >%s/out 2>&1", cmd, dir);
-    int status = system(full);
-    char path[512];
-    snprintf(path, sizeof(path), "%s/out", dir);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
+#define run(...) t_sh(out, sizeof(out), __VA_ARGS__)
 
 static const char *slurp(const char *name)
 {

@@ -7,31 +7,14 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "helpers.h"
 #include "tap.h"
 
 static char dir[256];
 static const char *top;
 static char out[8192];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[4096], full[4400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof(full), "(%s) >%s.out 2>&1", cmd, dir);
-    int status = system(full);
-    char path[300];
-    snprintf(path, sizeof(path), "%s.out", dir);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(out, 1, sizeof(out) - 1, f) : 0;
-    out[n] = '\0';
-    if (f)
-        fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
+#define run(...) t_sh(out, sizeof(out), __VA_ARGS__)
 
 /* A scratch tree with one public header per room and nothing wrong in it. */
 static void fresh_tree(void)
@@ -149,6 +132,6 @@ int main(void)
     TEST(test_layers(), "a lower reactor layer including a higher one fails");
     TEST(test_real_tree(), "weft's own tree keeps every arrow");
     TEST(test_lint_runs_arrows(), "make lint runs the arrow check");
-    run("rm -rf %s %s.out", dir, dir);
+    run("rm -rf %s", dir);
     return done_testing();
 }

@@ -13,27 +13,13 @@
 #include <weft/version.h>
 
 #include "../common/log-internal.h"
+#include "helpers.h"
 #include "tap.h"
 
 static char out[8192];
 static char info[512];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char cmd[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    FILE *p = popen(cmd, "r");
-    if (p == NULL)
-        return -1;
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
+#define run(...) t_sh(out, sizeof(out), __VA_ARGS__)
 
 static int warnings;
 static char last_warning[1024];
@@ -119,7 +105,7 @@ static void test_info_env(void)
 
 static void test_info_bad_argument(void)
 {
-    check_int(run("%s --frobnicate 2>&1", info), ==, 2);
+    check_int(run("%s --frobnicate", info), ==, 2);
     check(strstr(out, "unknown argument '--frobnicate'") != NULL);
     check_int(run("%s --help", info), ==, 0);
     check(strncmp(out, "usage: ", 7) == 0);

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* Helpers shared by weft's tests. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
 
 #include <uv.h>
 
@@ -39,6 +43,38 @@ void t_run_once(weft_reactor_t *r)
 bool t_teardown(weft_reactor_t *r)
 {
     return check_err(weft_reactor_free(r), 0);
+}
+
+int t_sh(char *out, size_t size, const char *fmt, ...)
+{
+    char cmd[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(cmd) - 8)
+        bail_out("t_sh: command too long");
+    strcat(cmd, " 2>&1");
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return -1;
+    size_t len = 0;
+    char sink[4096];
+    for (;;) {
+        /* Read everything, keeping what fits: the command must never block on a full pipe. */
+        size_t room = len + 1 < size ? size - 1 - len : 0;
+        size_t got = room ? fread(out + len, 1, room, p) : fread(sink, 1, sizeof(sink), p);
+        if (got == 0)
+            break;
+        if (room)
+            len += got;
+    }
+    if (size > 0)
+        out[len] = '\0';
+    int status = pclose(p);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 
 bool t_under_valgrind(void)

@@ -4,6 +4,7 @@
 #define WEFT_T_HELPERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <weft/reactor.h>
 
@@ -20,6 +21,11 @@ void t_run_once(weft_reactor_t *r);
 
 /* Frees r and checks that weft_reactor_free returns 0 (nothing left open). */
 bool t_teardown(weft_reactor_t *r);
+
+/* Runs the shell command fmt (printf-style) with stdout and stderr captured into out
+ * (NUL-terminated, cut to size). Returns its exit code, 128 + the signal if it was killed,
+ * or -1 if it could not be started. */
+int t_sh(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* True when the tests run under valgrind (make valgrind): scale big loops down. */
 bool t_under_valgrind(void);
