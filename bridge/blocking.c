@@ -35,6 +35,7 @@ typedef struct {
     bool waiting; /* the caller still waits for it */
     int rc;
     weft_result_t result;
+    bool listed_at_call; /* set before the hand-over to the loop, constant after */
 } blocking_t;
 
 static void unlist(blocking_t *c)
@@ -95,6 +96,31 @@ static void run(void *arg)
         release(c);
         return;
     }
+    if (!c->listed_at_call) {
+        /* Called before the reactor had a bridge: list it now (loop thread, where the bridge
+         * can be made), so that shutdown wakes it; refused if shutdown has come already. */
+        int err = 0;
+        weft__bridge_t *b = weft__bridge_get(c->r, &err);
+        bool closed = false;
+        if (b != NULL) {
+            pthread_mutex_lock(&b->lock);
+            closed = b->closed;
+            if (!closed)
+                weft__list_push_tail(&b->blocking, &c->link);
+            pthread_mutex_unlock(&b->lock);
+        }
+        if (closed) {
+            pthread_mutex_lock(&c->m);
+            if (!c->done) {
+                c->done = true;
+                c->rc = WEFT_ECLOSED;
+                pthread_cond_signal(&c->cv);
+            }
+            pthread_mutex_unlock(&c->m);
+            release(c);
+            return;
+        }
+    }
     weft_result_t res = c->fn(c->arg);
     if (res.kind != WEFT_RESULT_DEFERRED) {
         finish(c, res);
@@ -109,18 +135,18 @@ static void run(void *arg)
 
 void weft__blocking_close(weft__bridge_t *b)
 {
-    pthread_mutex_lock(&b->lock);
-    b->closed = true;
-    weft__list_t woken;
-    weft__list_init(&woken);
-    weft__list_splice_tail(&woken, &b->blocking);
-    pthread_mutex_unlock(&b->lock);
-    /* Unlisted now; each record is still held by its waiter and by the loop's pending run. */
-    weft__list_t *pos, *tmp;
-    weft__list_foreach_safe(pos, tmp, &woken)
-    {
-        blocking_t *c = weft__list_entry(pos, blocking_t, link);
-        weft__list_remove(&c->link);
+    /* One record at a time, each taken off b->blocking under the lock: a waiter that times out
+     * meanwhile unlinks its own record under the same lock, so the list is never walked while
+     * another thread edits it. A listed record stays alive: the loop's reference (this thread)
+     * is only dropped after unlist. */
+    for (;;) {
+        pthread_mutex_lock(&b->lock);
+        b->closed = true;
+        weft__list_t *node = weft__list_pop_head(&b->blocking);
+        pthread_mutex_unlock(&b->lock);
+        if (node == NULL)
+            break;
+        blocking_t *c = weft__list_entry(node, blocking_t, link);
         pthread_mutex_lock(&c->m);
         if (!c->done) {
             c->done = true;
@@ -160,6 +186,7 @@ int weft_blocking_call_from_thread(weft_reactor_t *r, weft_result_t (*fn)(void *
         bool closed = b->closed;
         if (!closed)
             weft__list_push_tail(&b->blocking, &c->link);
+        c->listed_at_call = !closed;
         pthread_mutex_unlock(&b->lock);
         if (closed) {
             c->refs = 1;
@@ -176,7 +203,8 @@ int weft_blocking_call_from_thread(weft_reactor_t *r, weft_result_t (*fn)(void *
     }
 
     struct timespec until;
-    bool bounded = timeout_s >= 0 && isfinite(timeout_s);
+    /* Past ~30 years a deadline is "never": beyond that, (time_t)timeout_s may overflow. */
+    bool bounded = timeout_s >= 0 && timeout_s < 1e9;
     if (bounded) {
         clock_gettime(CLOCK_MONOTONIC, &until);
         time_t whole = (time_t)timeout_s; /* truncation is floor here: timeout_s >= 0 */

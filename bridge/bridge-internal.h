@@ -26,6 +26,7 @@ bool weft__reactor_on_loop_thread(const weft_reactor_t *r);
 double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
 void weft__reactor_hold(weft_reactor_t *r);
 void weft__reactor_unhold(weft_reactor_t *r);
+void weft__reactor_run_thread_calls(weft_reactor_t *r);
 
 typedef struct weft__offload_s weft__offload_t;
 

@@ -44,6 +44,11 @@ static void call_done(void *arg, int status)
 
 static int submit(weft_reactor_t *r, call_t *c)
 {
+    weft__bridge_t *b = weft__bridge_peek(r);
+    if (b != NULL && b->shut_down) {
+        weft__free(c); /* after shutdown no pool is made or used */
+        return WEFT_ECLOSED;
+    }
     int err;
     weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, &err);
     if (pool == NULL) {

@@ -21,13 +21,14 @@
  *
  * Shutdown (a during-shutdown trigger): blocking calls are woken with WEFT_ECLOSED, the
  * default pools are stopped with the reactor's shutdown deadline (their queued jobs complete
- * with WEFT_ECANCELED through the same path), and every offload whose completion has not
- * been posted by then is cancelled: its deferred fails with CancelledError, and its result,
- * when it comes, is freed. Every deferred fires exactly once.
+ * with WEFT_ECANCELED through the same path), the completions already posted are run, and
+ * every offload still in flight after that is cancelled: its deferred fails with
+ * CancelledError, and its result, when it comes, is freed. Every deferred fires exactly once.
  */
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <weft/bridge.h>
 #include <weft/error.h>
@@ -53,7 +54,6 @@ struct weft__offload_s {
     /* Written by the worker, read by the loop after the thread-call hand-over. */
     weft_result_t result;
     int status;
-    atomic_bool posted; /* job_done has handed the record to the loop (or the orphans) */
 };
 
 static _Thread_local void *current_context;
@@ -76,7 +76,19 @@ void weft_offload_options_init(weft_offload_options_t *opts)
 static bool bridge_busy(void *ext)
 {
     weft__bridge_t *b = ext;
-    return atomic_load_explicit(&b->outstanding, memory_order_acquire) > 0;
+    if (atomic_load_explicit(&b->outstanding, memory_order_acquire) > 0)
+        return true;
+    /* Jobs that are not offloads (call_in_thread, direct submits) hold the pool too: release
+     * would wait for them without limit in weft_pool_free. */
+    for (int k = 0; k < 2; k++) {
+        if (b->pools[k] == NULL)
+            continue;
+        weft_pool_stats_t st;
+        weft_pool_get_stats(b->pools[k], &st);
+        if (st.running > 0)
+            return true;
+    }
+    return false;
 }
 
 static void finish_orphans(weft__bridge_t *b);
@@ -218,7 +230,6 @@ static weft__offload_t *record_get(weft__bridge_t *b)
     o->d = NULL;
     o->result = weft_ok(NULL, NULL);
     o->status = 0;
-    atomic_init(&o->posted, false);
     weft__list_init(&o->link);
     return o;
 }
@@ -253,13 +264,22 @@ static void job_done(void *arg, int status)
     weft__offload_t *o = arg;
     weft__bridge_t *b = o->b; /* read before the hand-over: o may be recycled after it */
     o->status = status;
-    atomic_store_explicit(&o->posted, true, memory_order_release);
-    if (weft_reactor_call_from_thread(b->r, complete, o) != 0) {
-        /* The reactor has stopped: weft_reactor_free finishes it on the loop thread. */
-        pthread_mutex_lock(&b->lock);
-        o->next = b->orphans;
-        b->orphans = o;
-        pthread_mutex_unlock(&b->lock);
+    for (;;) {
+        int rc = weft_reactor_call_from_thread(b->r, complete, o);
+        if (rc == 0)
+            break;
+        if (rc == WEFT_ECLOSED) {
+            /* The reactor has stopped: weft_reactor_free finishes it on the loop thread. */
+            pthread_mutex_lock(&b->lock);
+            o->next = b->orphans;
+            b->orphans = o;
+            pthread_mutex_unlock(&b->lock);
+            break;
+        }
+        /* Out of memory growing the thread-call array: the loop is alive, so the result must
+         * still reach it; wait a moment and try again rather than strand the deferred. */
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
     }
     atomic_fetch_sub_explicit(&b->outstanding, 1, memory_order_release);
 }
@@ -341,6 +361,18 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
                                weft_thread_fn fn, void *arg, const weft_offload_options_t *opts,
                                int *err)
 {
+    if (b->shut_down) {
+        /* After shutdown: refused like a stopped pool's submit, whatever the pool. */
+        weft_deferred_t *fd = weft_deferred_new();
+        if (fd == NULL) {
+            *err = WEFT_ENOMEM;
+            return NULL;
+        }
+        b->stats.refused++;
+        int frc = weft_deferred_errback(fd, weft_failure_from_code(WEFT_ECLOSED, NULL));
+        (void)frc;
+        return fd;
+    }
     weft__offload_t *o = record_get(b);
     weft_deferred_t *d = o ? weft_deferred_new_cancellable(offload_cancel, o) : NULL;
     if (d == NULL) {
@@ -394,7 +426,7 @@ static weft_deferred_t *offload(weft_reactor_t *r, weft_pool_t *pool, weft_threa
     if (fn == NULL || !valid_kind(opts->kind))
         e = WEFT_EINVAL;
     else if ((b = weft__bridge_get(r, &e)) != NULL &&
-             (pool != NULL || (pool = default_pool(b, opts->kind, &e)) != NULL))
+             (pool != NULL || b->shut_down || (pool = default_pool(b, opts->kind, &e)) != NULL))
         d = submit(r, b, pool, fn, arg, opts, &e);
     if (err != NULL)
         *err = d ? 0 : e;
@@ -433,16 +465,30 @@ static void finish_orphans(weft__bridge_t *b)
     }
 }
 
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static weft_deferred_t *bridge_shutdown(void *arg)
 {
     weft__bridge_t *b = arg;
     b->shut_down = true;
     weft__blocking_close(b);
     double deadline = weft__reactor_shutdown_deadline(b->r);
-    uint64_t ms = isfinite(deadline) ? (uint64_t)(deadline * 1000) : WEFT_POOL_FOREVER;
+    uint64_t ms =
+        isfinite(deadline) && deadline < 1e12 ? (uint64_t)(deadline * 1000) : WEFT_POOL_FOREVER;
+    /* One deadline for both pools, not one each. */
+    uint64_t end_ns = ms == WEFT_POOL_FOREVER ? UINT64_MAX : mono_ns() + ms * 1000000u;
     for (int k = 0; k < 2; k++) {
         if (b->pools[k] == NULL)
             continue;
+        if (end_ns != UINT64_MAX) {
+            uint64_t t = mono_ns();
+            ms = t < end_ns ? (end_ns - t) / 1000000u : 0;
+        }
         /* Blocks the loop up to the deadline, as Twisted's pool stop does; the hooks of
          * cancelled and finished jobs post their completions, delivered before run returns. */
         int rc = weft_pool_stop(b->pools[k], WEFT_POOL_STOP_CANCEL, ms);
@@ -455,12 +501,14 @@ static weft_deferred_t *bridge_shutdown(void *arg)
                           weft_err_name(rc));
         }
     }
-    /* Whatever has not come back yet is cancelled now, so that every deferred fires. */
+    /* Results already back are delivered with their values; whatever has not come back by
+     * now is cancelled, so that every deferred fires (a result posted later is freed). */
+    weft__reactor_run_thread_calls(b->r);
     weft__list_t *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &b->in_flight)
     {
         weft__offload_t *o = weft__list_entry(pos, weft__offload_t, link);
-        if (atomic_load_explicit(&o->posted, memory_order_acquire) || weft_deferred_called(o->d))
+        if (weft_deferred_called(o->d))
             continue;
         weft_deferred_t *d = weft_deferred_ref(o->d);
         int rc = weft_deferred_cancel(d);

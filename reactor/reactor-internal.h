@@ -168,6 +168,9 @@ double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
  * caller's uv_run alive until weft__reactor_unhold. Loop thread. */
 void weft__reactor_hold(weft_reactor_t *r);
 void weft__reactor_unhold(weft_reactor_t *r);
+/* Runs the thread calls accepted so far, now, without closing (the bridge's shutdown, so that
+ * results already back arrive with their values). Loop thread. */
+void weft__reactor_run_thread_calls(weft_reactor_t *r);
 
 /* events.c */
 void weft__events_init(weft_reactor_t *r);

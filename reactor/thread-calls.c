@@ -103,6 +103,15 @@ void weft__thread_calls_on_async(uv_async_t *handle)
         uv_async_send(&r->async);
 }
 
+void weft__reactor_run_thread_calls(weft_reactor_t *r)
+{
+    /* What the loop already holds, then what was queued until now; calls posted while these
+     * run wait for the usual path. */
+    run_out(r, SIZE_MAX);
+    take_shared(r);
+    run_out(r, SIZE_MAX);
+}
+
 void weft__thread_calls_close_and_drain(weft_reactor_t *r)
 {
     pthread_mutex_lock(&r->tc_lock);

@@ -1010,6 +1010,96 @@ static void test_every_path_hooks_once(void)
     gate_destroy(&stopped);
 }
 
+/* ---------------------------------------------------------------- review regressions */
+
+static weft_pool_t *nest_a, *nest_b;
+static sem_t nest_gate_a, nest_gate_b, nest_started;
+static int nest_free_rc = 12345;
+
+static void nest_hold_a(void *arg)
+{
+    (void)arg;
+    sem_post(&nest_started);
+    while (sem_wait(&nest_gate_a) != 0)
+        ;
+}
+
+static void nest_hold_b(void *arg)
+{
+    (void)arg;
+    sem_post(&nest_started);
+    while (sem_wait(&nest_gate_b) != 0)
+        ;
+}
+
+static void nest_noop(void *arg)
+{
+    (void)arg;
+}
+
+static void nest_a_hook1(void *arg, int status)
+{
+    (void)arg;
+    if (status != WEFT_ECANCELED)
+        return;
+    sem_post(&nest_gate_b); /* B's running job may finish, so stop(B) returns */
+    int rc = weft_pool_stop(nest_b, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER);
+    (void)rc;
+}
+
+static void nest_a_hook2(void *arg, int status)
+{
+    (void)arg;
+    if (status != WEFT_ECANCELED)
+        return;
+    sem_post(&nest_gate_a);
+    nest_free_rc = weft_pool_free(nest_a, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER);
+}
+
+static void test_free_from_nested_stop_hook(void)
+{
+    sem_init(&nest_gate_a, 0, 0);
+    sem_init(&nest_gate_b, 0, 0);
+    sem_init(&nest_started, 0, 0);
+    nest_a = make_pool("nest-a", 0, 1, 0);
+    nest_b = make_pool("nest-b", 0, 1, 0);
+    check_err(weft_pool_submit(nest_a, nest_hold_a, NULL, NULL, NULL), 0);
+    check_err(weft_pool_submit(nest_b, nest_hold_b, NULL, NULL, NULL), 0);
+    sem_wait(&nest_started);
+    sem_wait(&nest_started);
+    check_err(weft_pool_submit(nest_b, nest_noop, NULL, NULL, NULL), 0); /* queued on B */
+    check_err(weft_pool_submit(nest_a, nest_noop, nest_a_hook1, NULL, NULL), 0);
+    check_err(weft_pool_submit(nest_a, nest_noop, nest_a_hook2, NULL, NULL), 0);
+    /* stop(A) cancels both queued jobs: hook1 stops B (a stop inside a stop), then hook2
+     * tries to free A, whose stop is still running: refused, not a use after free. */
+    check_err(weft_pool_stop(nest_a, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER), 0);
+    check_err(nest_free_rc, WEFT_EWRONGTHREAD);
+    check_err(weft_pool_free(nest_b, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER), 0);
+    check_err(weft_pool_free(nest_a, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER), 0);
+}
+
+static void test_foreign_id(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *a = make_pool("ids-a", 0, 1, 0);
+    weft_pool_t *b = make_pool("ids-b", 0, 1, 0);
+    weft_job_id_t ida, idb;
+    check_err(weft_pool_submit(a, gated_job, count_done, &g, NULL), 0);
+    check_err(weft_pool_submit(b, gated_job, count_done, &g, NULL), 0);
+    gate_wait_started(&g, 2);
+    check_err(weft_pool_submit(a, gated_job, count_done, &g, &ida), 0); /* queued */
+    check_err(weft_pool_submit(b, gated_job, count_done, &g, &idb), 0); /* queued */
+    check(ida != idb); /* two new pools do not hand out the same ids */
+    check_err(weft_pool_cancel(a, idb), WEFT_ENOENT);
+    check_err(weft_pool_cancel(b, ida), WEFT_ENOENT);
+    gate_release(&g, 4);
+    check_err(weft_pool_free(a, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_err(weft_pool_free(b, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.done_ok), ==, 4);
+    gate_destroy(&g);
+}
+
 int main(void)
 {
     TEST(test_submit_runs_job_then_hook(),
@@ -1064,5 +1154,8 @@ int main(void)
     TEST(test_submit_from_worker(), "a job may submit to its own pool");
     TEST(test_every_path_hooks_once(),
          "every accepted job's hook runs exactly once: ran, cancelled, timed out, stopped");
+    TEST(test_free_from_nested_stop_hook(), "a hook of a pool's stop that stops another pool "
+                                            "and then frees its own gets WEFT_EWRONGTHREAD");
+    TEST(test_foreign_id(), "a job id from one pool cancels nothing in another (WEFT_ENOENT)");
     return done_testing();
 }

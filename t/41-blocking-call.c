@@ -204,6 +204,40 @@ static void test_closed_while_waiting(void)
     t_teardown(R);
 }
 
+static void test_closed_without_bridge(void)
+{
+    setup(false); /* no offload yet: the reactor has no bridge when the call is made */
+    call_t c = {.fn = on_loop_never_and_stop, .timeout = -1};
+    pthread_t t;
+    pthread_create(&t, NULL, call_from_plain_thread, &c);
+    check_err(weft_reactor_run(R), 0);
+    pthread_join(t, NULL);
+    check_err(c.rc, WEFT_ECLOSED);
+    check_err(weft_deferred_callback(never_d, NULL, NULL), 0);
+    weft_deferred_unref(never_d);
+    t_teardown(R);
+}
+
+static weft_result_t on_loop_value_and_stop(void *arg)
+{
+    weft_result_t res = on_loop_value(arg);
+    weft_reactor_stop(R);
+    return res;
+}
+
+static void test_huge_timeout(void)
+{
+    setup(false);
+    call_t c = {.fn = on_loop_value_and_stop, .timeout = 1e30};
+    pthread_t t;
+    pthread_create(&t, NULL, call_from_plain_thread, &c);
+    check_err(weft_reactor_run(R), 0);
+    pthread_join(t, NULL);
+    check_err(c.rc, 0); /* a timeout too big for a timespec means none, not a spin */
+    check_ptr(c.res.value, ==, (void *)42);
+    t_teardown(R);
+}
+
 int main(void)
 {
     TEST(test_value(), "a worker's blocking call runs on the loop thread and returns its value");
@@ -215,5 +249,9 @@ int main(void)
                           "answer is freed");
     TEST(test_closed_while_waiting(), "a blocking call waiting when the reactor stops returns "
                                       "WEFT_ECLOSED, and later ones too");
+    TEST(test_closed_without_bridge(), "a blocking call made before the reactor's first offload "
+                                       "is still woken with WEFT_ECLOSED by the stop");
+    TEST(test_huge_timeout(), "a blocking call with a timeout too big for the clock waits for "
+                              "its result instead of spinning");
     return done_testing();
 }

@@ -200,6 +200,56 @@ static void test_after_stop(void)
     t_teardown(R);
 }
 
+static void gated_call(void *arg)
+{
+    (void)arg;
+    sem_post(&started);
+    while (sem_wait(&gate) != 0)
+        ;
+}
+
+static void test_free_waits_for_call_in_thread(void)
+{
+    reset();
+    R = reactor(0.05);
+    check_err(weft_call_in_thread(R, gated_call, NULL), 0);
+    while (sem_wait(&started) != 0)
+        ;
+    check_err(weft_reactor_call_soon(R, stop_soon, NULL), 0);
+    check_err(weft_reactor_run(R), 0);
+    check_err(weft_reactor_free(R), WEFT_EBUSY); /* at once, not after the job */
+    sem_post(&gate);
+    int rc;
+    while ((rc = weft_reactor_free(R)) == WEFT_EBUSY)
+        sched_yield(); /* the watchdog bounds this */
+    check_err(rc, 0);
+}
+
+static void test_nothing_new_after_stop(void)
+{
+    reset();
+    R = reactor(1);
+    weft_deferred_t *warm = weft_defer_to_thread(R, quick, NULL, NULL, NULL); /* CPU pool only */
+    int rc = weft_deferred_add_callbacks(warm, on_value, (void *)1, on_failure, (void *)1);
+    (void)rc;
+    weft_deferred_unref(warm);
+    check_err(weft_reactor_call_soon(R, stop_soon, NULL), 0);
+    check_err(weft_reactor_run(R), 0);
+    weft_offload_options_t o;
+    weft_offload_options_init(&o);
+    o.kind = WEFT_POOL_KIND_IO; /* never made before the stop: it must not be made now */
+    weft_deferred_t *d = weft_defer_to_thread(R, quick, NULL, &o, NULL);
+    if (check_ptr(d, !=, NULL)) {
+        other = 0;
+        rc = weft_deferred_add_callbacks(d, on_value, 0, on_failure, 0);
+        (void)rc;
+        check_int(other, ==, 1); /* ClosedError, at once */
+        weft_deferred_unref(d);
+    }
+    check_err(weft_call_in_thread(R, gated_call, NULL), WEFT_ECLOSED);
+    t_teardown(R);
+}
+
 int main(void)
 {
     TEST(test_queued_and_running(),
@@ -209,5 +259,9 @@ int main(void)
          "jobs still running at the shutdown deadline fail their deferreds once, keep free at "
          "WEFT_EBUSY until they end, and their late results are freed");
     TEST(test_after_stop(), "an offload after the reactor stopped fails at once");
+    TEST(test_free_waits_for_call_in_thread(),
+         "free refuses at once while a call_in_thread job outlives the shutdown deadline");
+    TEST(test_nothing_new_after_stop(), "after the stop no default pool is made and "
+                                        "call_in_thread is refused with WEFT_ECLOSED");
     return done_testing();
 }

@@ -75,6 +75,7 @@ struct weft_pool_s {
     /* The lock and what every submit and every job touches, packed into as few cache lines
      * as possible: each line touched under mu is a likely miss from another CPU. */
     pthread_mutex_t mu; /* guards everything below but the constants; the only lock */
+    uint32_t gen_seed;  /* first generation of this pool's job records (constant) */
     weft__list_t queue; /* FIFO of QUEUED jobs */
     size_t queued;
     weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */

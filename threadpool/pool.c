@@ -207,7 +207,7 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
     for (size_t i = WEFT__JOBS_PER_CHUNK; i-- > 0;) {
         weft__job_t *job = &chunk[i];
         job->index = (uint32_t)(base + i);
-        job->gen = 1;
+        job->gen = pool->gen_seed;
         job->heap_slot = WEFT__NO_HEAP_SLOT;
         job->state = WEFT__JOB_FREE;
         atomic_init(&job->cancel, false);
@@ -484,6 +484,13 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
         set_err(err, WEFT_ENOMEM);
         return NULL;
     }
+    /* Each pool starts its generations elsewhere, so an id from one pool names no job of
+     * another (except by a 1 in 2^32 chance): cancel with a foreign id finds nothing. */
+    static atomic_uint pools_made;
+    pool->gen_seed =
+        (atomic_fetch_add_explicit(&pools_made, 1, memory_order_relaxed) + 1) * 0x9E3779B1u;
+    if (pool->gen_seed == 0)
+        pool->gen_seed = 1;
     pool->name = weft__strdup(opts->name != NULL && opts->name[0] != '\0' ? opts->name : "pool");
     if (pool->name == NULL) {
         weft__free(pool);

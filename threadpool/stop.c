@@ -29,7 +29,19 @@
 
 /* The pool whose stop is running cancel hooks on this thread: a hook that stops or frees that
  * pool again would wait for itself. */
-static _Thread_local weft_pool_t *stopping_pool;
+typedef struct stop_frame_s {
+    weft_pool_t *pool;
+    struct stop_frame_s *prev;
+} stop_frame_t;
+static _Thread_local stop_frame_t *stopping; /* innermost first: stops nest through hooks */
+
+static bool stopping_on_this_thread(const weft_pool_t *pool)
+{
+    for (const stop_frame_t *f = stopping; f != NULL; f = f->prev)
+        if (f->pool == pool)
+            return true;
+    return false;
+}
 
 /* What a timed-out stop reports about one thread that is still busy. */
 typedef struct {
@@ -79,7 +91,7 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
 {
     if (pool == NULL || (mode != WEFT_POOL_STOP_DRAIN && mode != WEFT_POOL_STOP_CANCEL))
         return WEFT_EINVAL;
-    if (weft__pool_current == pool || stopping_pool == pool)
+    if (weft__pool_current == pool || stopping_on_this_thread(pool))
         return WEFT_EWRONGTHREAD;
     uint64_t deadline = weft__pool_deadline_after_ms(timeout_ms);
 
@@ -106,7 +118,8 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
     if (!weft__list_is_empty(&cancelled)) {
         pthread_mutex_unlock(&pool->mu);
         /* Unlocked: hooks are user code. The records are DONE, so nobody reuses them. */
-        stopping_pool = pool;
+        stop_frame_t frame = {pool, stopping};
+        stopping = &frame;
         weft__list_t *pos;
         weft__list_foreach(pos, &cancelled)
         {
@@ -114,7 +127,7 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
             if (job->done != NULL)
                 job->done(job->arg, WEFT_ECANCELED);
         }
-        stopping_pool = NULL;
+        stopping = frame.prev;
         pthread_mutex_lock(&pool->mu);
         weft__list_t *tmp;
         weft__list_foreach_safe(pos, tmp, &cancelled)
