@@ -35,12 +35,26 @@ typedef struct {
     bool waiting; /* the caller still waits for it */
     int rc;
     weft_result_t result;
+    weft__bridge_t *b;   /* the bridge it is counted in (and listed in), set once; under m */
     bool listed_at_call; /* set before the hand-over to the loop, constant after */
 } blocking_t;
 
+/* Counts c in b (once): the bridge, and so the reactor's free, waits for it. */
+static void attach(blocking_t *c, weft__bridge_t *b)
+{
+    pthread_mutex_lock(&c->m);
+    c->b = b;
+    pthread_mutex_unlock(&c->m);
+    atomic_fetch_add_explicit(&b->blocking_records, 1, memory_order_relaxed);
+}
+
+/* Takes c off its bridge's list. Never reads the reactor: a waiter may get here while the
+ * reactor is being freed, and the bridge outlives every record counted in it. */
 static void unlist(blocking_t *c)
 {
-    weft__bridge_t *b = weft__bridge_peek(c->r);
+    pthread_mutex_lock(&c->m);
+    weft__bridge_t *b = c->b;
+    pthread_mutex_unlock(&c->m);
     if (b == NULL)
         return;
     pthread_mutex_lock(&b->lock);
@@ -55,9 +69,12 @@ static void release(blocking_t *c)
     pthread_mutex_unlock(&c->m);
     if (!last)
         return;
+    weft__bridge_t *b = c->b; /* no one else holds c now */
     pthread_cond_destroy(&c->cv);
     pthread_mutex_destroy(&c->m);
     weft__free(c);
+    if (b != NULL)
+        atomic_fetch_sub_explicit(&b->blocking_records, 1, memory_order_release);
 }
 
 /* Loop: the function's result is in. Takes res. */
@@ -103,6 +120,7 @@ static void run(void *arg)
         weft__bridge_t *b = weft__bridge_get(c->r, &err);
         bool closed = false;
         if (b != NULL) {
+            attach(c, b);
             pthread_mutex_lock(&b->lock);
             closed = b->closed;
             if (!closed)
@@ -182,6 +200,7 @@ int weft_blocking_call_from_thread(weft_reactor_t *r, weft_result_t (*fn)(void *
 
     weft__bridge_t *b = weft__bridge_peek(r);
     if (b != NULL) {
+        attach(c, b);
         pthread_mutex_lock(&b->lock);
         bool closed = b->closed;
         if (!closed)

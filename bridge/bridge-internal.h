@@ -45,10 +45,11 @@ typedef struct {
 
     /* Shared with workers. */
     pthread_mutex_t lock;
-    weft__offload_t *orphans;  /* completions posted after the reactor stopped (under lock) */
-    weft__list_t blocking;     /* blocking calls waiting (under lock) */
-    bool closed;               /* shutdown has woken the blocking calls (under lock) */
-    atomic_size_t outstanding; /* jobs submitted whose completion hook has not finished */
+    weft__offload_t *orphans;       /* completions posted after the reactor stopped (under lock) */
+    weft__list_t blocking;          /* blocking calls waiting (under lock) */
+    bool closed;                    /* shutdown has woken the blocking calls (under lock) */
+    atomic_size_t outstanding;      /* jobs submitted whose completion hook has not finished */
+    atomic_size_t blocking_records; /* blocking-call records that may still touch the bridge */
 } weft__bridge_t;
 
 /* The reactor's bridge, made on first use (loop thread); NULL with *err if it cannot be. */

@@ -78,6 +78,9 @@ static bool bridge_busy(void *ext)
     weft__bridge_t *b = ext;
     if (atomic_load_explicit(&b->outstanding, memory_order_acquire) > 0)
         return true;
+    /* A blocking call's waiter may still be on its way out (it unlists under b->lock). */
+    if (atomic_load_explicit(&b->blocking_records, memory_order_acquire) > 0)
+        return true;
     /* Jobs that are not offloads (call_in_thread, direct submits) hold the pool too: release
      * would wait for them without limit in weft_pool_free. */
     for (int k = 0; k < 2; k++) {
@@ -136,6 +139,7 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     weft__list_init(&b->in_flight);
     weft__list_init(&b->blocking);
     atomic_init(&b->outstanding, 0);
+    atomic_init(&b->blocking_records, 0);
     int rc = -pthread_mutex_init(&b->lock, NULL);
     if (rc == 0) {
         rc = weft_reactor_add_trigger(r, "shutdown", WEFT_PHASE_DURING, bridge_shutdown, b,
