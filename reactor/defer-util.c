@@ -90,7 +90,7 @@ static void dl_fire(dl_state_t *st, weft_result_t r)
 {
     weft_deferred_t *list = st->list;
     st->list = NULL;
-    int rc = weft_deferred_fire(list, r);
+    int rc = weft_deferred_fire(list, r); /* dl_hook dropped a list fired from outside */
     WEFT_ASSERT(rc == 0);
     weft_deferred_unref(list);
 }
@@ -302,17 +302,24 @@ static weft_deferred_t *waiter_add(weft__list_t *head, size_t *count)
     return d;
 }
 
-/* Takes the oldest waiter off head and returns its deferred (a reference), or NULL. */
+/* Takes the oldest waiter off head and returns its deferred (a reference), unfired, or NULL.
+ * A waiter whose deferred someone fired by hand (a misuse: only the lock, semaphore or queue
+ * should) has lost its turn: it is logged and skipped, and the next waiter gets the turn. */
 static weft_deferred_t *waiter_pop(weft__list_t *head, size_t *count)
 {
-    weft__list_t *node = weft__list_pop_head(head);
-    if (node == NULL)
-        return NULL;
-    waiter_t *w = weft__list_entry(node, waiter_t, link);
-    weft_deferred_t *d = w->d;
-    (*count)--;
-    weft__free(w); /* d's canceller still points here, but firing d forgets it */
-    return d;
+    weft__list_t *node;
+    while ((node = weft__list_pop_head(head)) != NULL) {
+        waiter_t *w = weft__list_entry(node, waiter_t, link);
+        weft_deferred_t *d = w->d;
+        (*count)--;
+        weft__free(w); /* d's canceller still points here, but firing d forgets it */
+        if (!weft_deferred_called(d))
+            return d;
+        weft_log(WEFT_LOG_ERROR, "deferred",
+                 "a waiter's deferred was fired by someone else: its turn goes to the next");
+        weft_deferred_unref(d);
+    }
+    return NULL;
 }
 
 static void waiters_fail_all(weft__list_t *head, size_t *count, const char *why)

@@ -754,6 +754,57 @@ static void test_queue_free_fails_waiters(void)
     weft_deferred_unref(g);
 }
 
+/* ---------------------------------------------------------------- misuse: waiters fired by hand */
+
+static void test_semaphore_waiter_fired_by_hand(void)
+{
+    reset();
+    weft_deferred_semaphore_t *s = weft_deferred_semaphore_new(1, NULL);
+    weft_deferred_t *holder = weft_deferred_semaphore_acquire(s);
+    weft_deferred_t *rogue = weft_deferred_semaphore_acquire(s);  /* waits */
+    weft_deferred_t *honest = weft_deferred_semaphore_acquire(s); /* waits */
+    check(!weft_deferred_called(rogue));
+    check_err(weft_deferred_callback(rogue, NULL, NULL), 0); /* fired by hand: a misuse */
+    check_err(weft_deferred_semaphore_release(s), 0);        /* no abort: the turn moves on */
+    check(weft_deferred_called(honest));
+    check_uint(weft_deferred_semaphore_tokens(s), ==, 0);
+    check_int(other_logs, ==, 1);
+    check_err(weft_deferred_semaphore_release(s), 0);
+    check_uint(weft_deferred_semaphore_tokens(s), ==, 1);
+    weft_deferred_unref(holder);
+    weft_deferred_unref(rogue);
+    weft_deferred_unref(honest);
+    weft_deferred_semaphore_free(s);
+}
+
+static void test_queue_waiter_fired_by_hand(void)
+{
+    reset();
+    weft_deferred_queue_t *q = weft_deferred_queue_new(4, 4, NULL);
+    weft_deferred_t *rogue = weft_deferred_queue_get(q, NULL);
+    check_err(weft_deferred_callback(rogue, NULL, NULL), 0);
+    check_err(weft_deferred_queue_put(q, new_int(7), count_free), 0);
+    check_uint(weft_deferred_queue_pending(q), ==, 1); /* buffered, not lost */
+    check_uint(weft_deferred_queue_waiting(q), ==, 0);
+    check_int(other_logs, ==, 1);
+    weft_deferred_unref(rogue);
+    weft_deferred_queue_free(q);
+    check_int(frees, ==, 1);
+}
+
+static void test_list_fired_by_hand(void)
+{
+    reset();
+    weft_deferred_t *in = weft_deferred_new();
+    weft_deferred_t *list = weft_deferred_list_new(&in, 1, 0, NULL);
+    check_err(weft_deferred_callback(list, NULL, NULL), 0);           /* fired by hand: a misuse */
+    check_err(weft_deferred_callback(in, new_int(1), count_free), 0); /* no abort */
+    check_int(frees, ==, 0); /* the input's value stays in its own chain ... */
+    weft_deferred_unref(list);
+    weft_deferred_unref(in);
+    check_int(frees, ==, 1); /* ... and goes with it, once */
+}
+
 int main(void)
 {
     TEST(test_list_waits_for_all_in_input_order(),
@@ -801,5 +852,11 @@ int main(void)
     TEST(test_queue_cancelled_get_leaves_fifo(), "a cancelled queue get leaves the waiters' queue");
     TEST(test_queue_free_fails_waiters(), "queue_free fails waiting gets with CancelledError");
     weft_log_set_sink(NULL, NULL);
+    TEST(test_semaphore_waiter_fired_by_hand(), "a semaphore waiter fired by hand is logged and "
+                                                "skipped: the token goes to the next waiter");
+    TEST(test_queue_waiter_fired_by_hand(),
+         "a queue get fired by hand is skipped and the put is buffered, not lost");
+    TEST(test_list_fired_by_hand(), "a DeferredList fired by hand does not abort when its input "
+                                    "fires, and the input keeps its value");
     return done_testing();
 }
