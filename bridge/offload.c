@@ -27,7 +27,6 @@
  */
 #include <math.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <time.h>
 
 #include <weft/bridge.h>

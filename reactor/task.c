@@ -11,7 +11,6 @@
  * and the completion does what they asked. Each timer callback and each completion touches
  * the object last, after anything that could free it.
  */
-#include <math.h>
 #include <stdint.h>
 
 #include <weft/error.h>
