@@ -73,7 +73,7 @@ UV_CFLAGS = $(eval UV_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLA
 UV_LIBS = $(eval UV_LIBS := $$(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
 
 ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
-LIB_DEPS = $(UV_LIBS) -lpthread
+LIB_DEPS = $(UV_LIBS) -lpthread -lm
 ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 
 # ---------------------------------------------------------------- Debian packages
@@ -81,7 +81,7 @@ ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 # the apt-get command otherwise. Later issues add their packages here.
 CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
 DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev
-DEPS_CHECK := $(DEPS_BUILD) perl
+DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted
 ifneq ($(SAN_FLAGS),)
 ifeq ($(CC_PKG),clang)
 DEPS_CHECK += libclang-rt-14-dev
@@ -206,7 +206,7 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS_PRIVATE@|-lpthread|g' $< > $@.tmp
+		-e 's|@LIBS_PRIVATE@|-lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 $(PROGRAMS): $(BUILD)/%: programs/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)

@@ -18,5 +18,8 @@
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
 #include <weft/framing.h>
+#include <weft/transport.h>
+#include <weft/tcp.h>
+#include <weft/framed.h>
 
 #endif /* WEFT_H */

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The reactor's insides, shared by reactor.c, time.c and thread-calls.c only. */
+/* The reactor's insides, shared by reactor.c, time.c, thread-calls.c and reactor/net/ only. */
 #ifndef WEFT_REACTOR_REACTOR_INTERNAL_H
 #define WEFT_REACTOR_REACTOR_INTERNAL_H
 
@@ -125,6 +125,12 @@ struct weft_reactor_s {
     uint64_t tick_callbacks;
     unsigned dispatching; /* user callbacks running now: weft_reactor_free refuses */
     unsigned holds;       /* thread calls weft expects (offloads in flight) */
+
+    /* Networking (reactor/net/): transports, listeners and connects whose memory is not yet
+     * released (free refuses while any is), and the read buffer every connection of this
+     * loop shares (a read is handed to data_received at once, so one buffer is enough). */
+    size_t net_objects;
+    char *net_read_buf;
 };
 
 #define WEFT__NO_INDEX UINT32_MAX

@@ -74,6 +74,7 @@ static void release_memory(weft_reactor_t *r)
 {
     weft__time_release(r);
     weft__thread_calls_release(r);
+    weft__free(r->net_read_buf);
     weft__free(r);
 }
 
@@ -421,14 +422,15 @@ static bool still_open(weft_reactor_t *r)
     bool firing = weft__events_busy(r);
     bool ext_busy =
         r->ext_ops != NULL && r->ext_ops->busy(atomic_load_explicit(&r->ext, memory_order_relaxed));
-    if (r->heap_len == 0 && soon == 0 && w.foreign == 0 && !firing && !ext_busy)
+    if (r->heap_len == 0 && soon == 0 && w.foreign == 0 && !firing && !ext_busy &&
+        r->net_objects == 0)
         return false;
     weft__reactor_log(r, WEFT_LOG_WARN,
-                      "cannot free: %u delayed calls, %zu call_soon calls, %s, %s and %d libuv "
-                      "handles of the caller still open",
+                      "cannot free: %u delayed calls, %zu call_soon calls, %s, %s, %zu "
+                      "connections or listeners and %d libuv handles of the caller still open",
                       r->heap_len, soon, firing ? "an event firing" : "no event firing",
                       ext_busy ? "offloaded jobs still running" : "no offloaded job running",
-                      w.foreign);
+                      r->net_objects, w.foreign);
     return true;
 }
 
