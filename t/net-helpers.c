@@ -63,14 +63,14 @@ static void c_write_lost(void *proto, weft_transport_t *t)
 
 static void c_pause(void *proto, weft_transport_t *t)
 {
-    (void)t;
     ((t_conn_t *)proto)->paused++;
+    ((t_conn_t *)proto)->pending_at_pause = weft_transport_pending(t);
 }
 
 static void c_resume(void *proto, weft_transport_t *t)
 {
-    (void)t;
     ((t_conn_t *)proto)->resumed++;
+    ((t_conn_t *)proto)->pending_at_resume = weft_transport_pending(t);
 }
 
 static void c_timeout(void *proto, weft_transport_t *t)

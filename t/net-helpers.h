@@ -17,6 +17,7 @@ typedef struct {
     int made, lost, read_lost, write_lost, paused, resumed, timeouts;
     const weft_failure_type_t *lost_type; /* connection_lost's reason */
     int lost_code;
+    size_t pending_at_pause, pending_at_resume;
     char *data; /* everything data_received got */
     size_t len, cap;
     bool echo;           /* write back what arrives */
