@@ -117,6 +117,10 @@ PC_FILE := $(BUILD)/weft.pc
 PROGRAM_SRCS := $(wildcard programs/*.c)
 PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
 
+# Examples (examples/*.c), each one program linked against the static library.
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
 TEST_SRCS := $(sort $(wildcard t/[0-9][0-9]-*.c))
 TESTS := $(TEST_SRCS:.c=.t)
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard t/*.c))
@@ -132,8 +136,8 @@ BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
 	lint format clean help deps-build deps-check deps-valgrind deps-lint FORCE
 
-all: lib $(PROGRAMS) $(PC_FILE)
-	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE) and $(PROGRAMS)"
+all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
+	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE), $(PROGRAMS) and $(EXAMPLES)"
 
 lib: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(BUILD)/libweft.so
 
@@ -164,7 +168,7 @@ NO_ASLR := $(if $(filter tsan,$(VARIANT)),$(shell command -v setarch >/dev/null 
 	echo setarch $$(uname -m) -R))
 
 check: deps-check
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) tests
 	$(TEST_ENV) $(NO_ASLR) $(PROVE) $(PROVE_FLAGS) t/
 
 asan ubsan tsan debug:
@@ -173,7 +177,7 @@ asan ubsan tsan debug:
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: deps-valgrind
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) tests
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
@@ -213,6 +217,10 @@ $(PROGRAMS): $(BUILD)/%: programs/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADER
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
 
+$(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+
 $(TEST_STAMP): FORCE
 	@mkdir -p $(@D)
 	@[ "`cat $@ 2>/dev/null`" = "$(BUILD)" ] || echo "$(BUILD)" > $@
@@ -249,7 +257,7 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	examples/*/*.[ch]))
+	examples/*.[ch] examples/*/*.[ch]))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib
