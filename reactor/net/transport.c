@@ -22,6 +22,7 @@
  * add refs to read the transport later. r->net_objects counts transports whose memory is not
  * released, so weft_reactor_free refuses until they are.
  */
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -479,7 +480,7 @@ static ssize_t try_now(weft_transport_t *t, const uv_buf_t *bufs, unsigned n)
 
 int weft_transport_write(weft_transport_t *t, const char *data, size_t len)
 {
-    if (t == NULL || (data == NULL && len > 0))
+    if (t == NULL || (data == NULL && len > 0) || len > UINT_MAX)
         return WEFT_EINVAL;
     WEFT__LOOP_ONLY(t->r);
     int rc = write_check(t);
@@ -505,7 +506,7 @@ int weft_transport_write(weft_transport_t *t, const char *data, size_t len)
 
 int weft_transport_write_owned(weft_transport_t *t, void *data, size_t len, void (*free_fn)(void *))
 {
-    if (t == NULL || (data == NULL && len > 0)) {
+    if (t == NULL || (data == NULL && len > 0) || len > UINT_MAX) {
         if (free_fn != NULL && data != NULL)
             free_fn(data);
         return WEFT_EINVAL;
@@ -547,7 +548,7 @@ int weft_transport_writev(weft_transport_t *t, const weft_iovec_t *iov, size_t n
         return rc;
     size_t total = 0;
     for (size_t i = 0; i < n; i++) {
-        if (iov[i].base == NULL && iov[i].len > 0)
+        if ((iov[i].base == NULL && iov[i].len > 0) || iov[i].len > UINT_MAX - total)
             return WEFT_EINVAL;
         total += iov[i].len;
     }

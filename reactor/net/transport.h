@@ -85,7 +85,8 @@ WEFT_EXPORT void weft_transport_options_init(weft_transport_options_t *opts);
  * Returns: 0; WEFT_ECLOSED after lose_connection, abort_connection, the write side's
  * shutdown, or the loss of the connection (the bytes are not sent: a deliberate divergence
  * from Twisted, which still sends writes made after loseConnection); WEFT_ENOMEM;
- * WEFT_EINVAL for a NULL t, or NULL data with len > 0.
+ * WEFT_EINVAL for a NULL t, NULL data with len > 0, or a write over 4 GiB - 1; libuv's code
+ * when the socket failed (the connection is then lost).
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_transport_write(weft_transport_t *t, const char *data,
                                                     size_t len);
