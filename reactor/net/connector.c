@@ -114,6 +114,10 @@ static int start_attempt(weft_connector_t *c)
         c->busy--;
         if (c->freed || c->state != C_CONNECTING)
             return 0;
+        if (!c->continue_trying) { /* the callback called stop_trying */
+            c->state = C_IDLE;
+            return 0;
+        }
     }
     c->attempt = weft__attempt_start(c->r, &c->addr, NULL, c->opts.connect.timeout,
                                      &c->opts.connect.transport, attempt_done, c, &err);
