@@ -710,18 +710,20 @@ static void bench_pool(unsigned p, bool with_twisted)
  * nothing: the instruction counts of two N differ by 2 * delta-N offloads (doc/bench.md). */
 static void bench_callgrind(uint64_t n, unsigned p, bool libuv)
 {
+    const char *ks = getenv("OFFLOAD_K");
+    unsigned k = ks != NULL && atoi(ks) > 0 && atoi(ks) <= K_MAX ? (unsigned)atoi(ks) : 64;
     if (libuv) {
         uv_pool_used = true;
         if (uv_loop_init(&uloop) != 0)
             abort();
-        uv_throughput(64, n, NULL);
-        uv_throughput(64, n, NULL);
+        uv_throughput(k, n, NULL);
+        uv_throughput(k, n, NULL);
         if (uv_loop_close(&uloop) != 0)
             abort();
     } else {
         weft_open(p);
-        weft_throughput(64, n, NULL);
-        weft_throughput(64, n, NULL);
+        weft_throughput(k, n, NULL);
+        weft_throughput(k, n, NULL);
         weft_close();
     }
 }
