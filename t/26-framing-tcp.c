@@ -403,6 +403,75 @@ static void c_lost(void *ctx, weft_framed_t *fp, weft_failure_t *reason)
     weft_failure_free(reason);
 }
 
+typedef struct {
+    int paused, resumed;
+    weft_framed_t *fp;
+} producer_t;
+
+static int p_frame(void *ctx, weft_framed_t *fp, const char *data, size_t len)
+{
+    (void)ctx;
+    (void)fp;
+    (void)data;
+    (void)len;
+    return 0;
+}
+
+static void p_made(void *ctx, weft_framed_t *fp)
+{
+    ((producer_t *)ctx)->fp = fp;
+}
+
+static void p_paused(void *ctx, weft_framed_t *fp)
+{
+    (void)fp;
+    ((producer_t *)ctx)->paused++;
+}
+
+static void p_resumed(void *ctx, weft_framed_t *fp)
+{
+    (void)fp;
+    ((producer_t *)ctx)->resumed++;
+}
+
+static void test_producer_forwarded(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    t_server_t s = {0};
+    t_server_start(&s, r, NULL);
+    producer_t pr = {0};
+    weft_framed_options_t o;
+    weft_framed_options_init(&o);
+    o.framing = WEFT_FRAMING_INT32;
+    weft_framed_ops_t ops = {.connection_made = p_made,
+                             .frame_received = p_frame,
+                             .pause_producing = p_paused,
+                             .resume_producing = p_resumed};
+    weft_framed_t *fp = weft_framed_new(&o, &ops, &pr, NULL);
+    weft_deferred_t *d =
+        weft_connect_tcp(r, "127.0.0.1", s.port, NULL, weft_framed_protocol_ops(), fp, NULL);
+    while (pr.fp == NULL || s.nconns == 0 || s.conns[0].made == 0)
+        t_run_once(r);
+    weft_transport_pause_reading(s.conns[0].t); /* the peer stops reading */
+    static char frame[60000];
+    for (int i = 0; i < 4096 && pr.paused == 0; i++) {
+        if (!check_err(weft_framed_send(fp, frame, sizeof(frame)), 0))
+            break;
+        weft_reactor_run_once_nowait(r);
+    }
+    check_int(pr.paused, ==, 1);
+    check_err(weft_transport_resume_reading(s.conns[0].t), 0);
+    t_run_until_count(r, &pr.resumed, 1);
+    check_int(pr.resumed, ==, 1);
+    weft_transport_abort_connection(weft_framed_transport(fp));
+    t_run_until_count(r, &s.conns[0].lost, 1);
+    for (int i = 0; i < 5; i++)
+        weft_reactor_run_once_nowait(r);
+    weft_deferred_unref(d);
+    t_server_stop(&s);
+    t_teardown(r);
+}
+
 static void test_int8_send_limit(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -471,6 +540,8 @@ int main(void)
     TEST(test_raw_mode(), "set_raw_mode inside a line hands the rest of the chunk over raw");
     TEST(test_pause_wiring(), "pausing a framed protocol stops transport reading; resume "
                               "delivers the buffered frames and reads again");
+    TEST(test_producer_forwarded(), "a framed protocol hears its connection's pause_producing "
+                                    "and resume_producing");
     TEST(test_int8_send_limit(), "an Int8 client refuses a 256-byte string and sends 255 bytes");
     TEST(test_free_unconnected(), "a framed protocol that never connected is released with "
                                   "weft_framed_free");

@@ -136,10 +136,28 @@ static void p_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
     weft_framed_free(fp);
 }
 
+static void p_pause(void *proto, weft_transport_t *t)
+{
+    (void)t;
+    weft_framed_t *fp = proto;
+    if (fp->ops.pause_producing != NULL)
+        fp->ops.pause_producing(fp->ctx, fp);
+}
+
+static void p_resume(void *proto, weft_transport_t *t)
+{
+    (void)t;
+    weft_framed_t *fp = proto;
+    if (fp->ops.resume_producing != NULL)
+        fp->ops.resume_producing(fp->ctx, fp);
+}
+
 static const weft_protocol_ops_t framed_protocol_ops = {
     .connection_made = p_made,
     .data_received = p_data,
     .connection_lost = p_lost,
+    .pause_producing = p_pause,
+    .resume_producing = p_resume,
 };
 
 const weft_protocol_ops_t *weft_framed_protocol_ops(void)

@@ -76,6 +76,11 @@ typedef struct {
                       size_t len);
     /* The connection is gone; takes reason. After it returns fp is freed. */
     void (*connection_lost)(void *ctx, weft_framed_t *fp, weft_failure_t *reason);
+    /* The push producer of the connection (weft_protocol_ops_t's pause_producing and
+     * resume_producing): the bytes pending rose above the high-water mark / fell to the
+     * low-water mark. Stop sending frames meanwhile. Optional. */
+    void (*pause_producing)(void *ctx, weft_framed_t *fp);
+    void (*resume_producing)(void *ctx, weft_framed_t *fp);
 } weft_framed_ops_t;
 
 /*
