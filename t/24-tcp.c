@@ -2,6 +2,8 @@
 /* TCP and Unix transports: listen, connect, write paths, closes, half-close, addresses,
  * factories, and a peer leaving while an offload for its connection runs. Real sockets on
  * 127.0.0.1:0; never a fixed port, never a sleep. */
+#include <netdb.h>
+#include <arpa/inet.h>
 #include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <weft/deferred.h>
 #include <weft/error.h>
 #include <weft/failure.h>
+#include <weft/log.h>
 #include <weft/tcp.h>
 #include <weft/time.h>
 #include <weft/transport.h>
@@ -362,6 +365,72 @@ static void test_connect_cancel(void)
     t_teardown(r);
 }
 
+/* This host's name, if it resolves to 127.0.0.1 (from /etc/hosts: no DNS server involved). */
+static bool loopback_name(char *name, size_t size)
+{
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+    bool loopback = gethostname(name, size) == 0 && getaddrinfo(name, NULL, &hints, &ai) == 0 &&
+                    ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr == htonl(0x7f000001);
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    return loopback;
+}
+
+static void test_connect_by_name(void)
+{
+    char name[256];
+    if (!loopback_name(name, sizeof(name))) {
+        t_skip("this host's name does not resolve to 127.0.0.1");
+        return;
+    }
+    weft_reactor_t *r = t_reactor(false);
+    t_server_t s = {.echo = true};
+    t_server_start(&s, r, NULL);
+    t_conn_t c = {0};
+    outcome_t o = {0};
+    weft_deferred_t *d = weft_connect_tcp(r, name, s.port, NULL, t_conn_ops(&c), &c, NULL);
+    if (!check(d != NULL))
+        return;
+    watch(d, &o);
+    t_run_until(r, &o.done, 100000);
+    check_ptr(o.t, !=, NULL);
+    check_err(weft_transport_write(c.t, "name", 4), 0);
+    t_run_until_len(r, &c.len, 4);
+    check(c.len == 4 && memcmp(c.data, "name", 4) == 0);
+    weft_deferred_unref(d);
+    unpair(r, &s, &c);
+    t_teardown(r);
+}
+
+static void test_cancel_while_resolving(void)
+{
+    char name[256];
+    if (!loopback_name(name, sizeof(name))) {
+        t_skip("this host's name does not resolve to 127.0.0.1");
+        return;
+    }
+    weft_reactor_t *r = t_reactor(false);
+    t_conn_t c = {0};
+    outcome_t o = {0};
+    weft_deferred_t *d = weft_connect_tcp(r, name, 4, NULL, t_conn_ops(&c), &c, NULL);
+    if (!check(d != NULL))
+        return;
+    watch(d, &o);
+    check_err(weft_deferred_cancel(d), 0);
+    check_int(o.done, ==, 1);
+    check_ptr(o.type, ==, &weft_cancelled_error_type);
+    weft_deferred_unref(d);
+    /* The resolution may still be running on libuv's pool: free waits for it. */
+    weft_log_level_t level = weft_log_get_level();
+    weft_log_set_level(WEFT_LOG_OFF);
+    int rc = WEFT_EBUSY;
+    for (int i = 0; i < 100000 && (rc = weft_reactor_free(r)) == WEFT_EBUSY; i++)
+        t_run_once(r);
+    weft_log_set_level(level);
+    check_err(rc, 0);
+    check_int(c.made + c.lost, ==, 0);
+}
+
 static void test_ipv6(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -643,6 +712,9 @@ int main(void)
                          "the protocol");
     TEST(test_connect_timeout(), "connect past its timeout fails with TimeoutError (manual clock)");
     TEST(test_connect_cancel(), "cancelling a connect's deferred fails it with CancelledError");
+    TEST(test_connect_by_name(), "connect_tcp resolves a host name before connecting");
+    TEST(test_cancel_while_resolving(), "cancelling a connect while its name resolves fails it "
+                                        "with CancelledError and the reactor frees afterwards");
     TEST(test_ipv6(), "listen and connect on IPv6 ::1");
     TEST(test_unix(),
          "unix sockets listen, connect and echo; the socket file goes when the listener stops");

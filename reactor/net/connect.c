@@ -123,13 +123,32 @@ weft__attempt_t *weft__attempt_start(weft_reactor_t *r, const struct sockaddr_st
 
 /* ---------------------------------------------------------------- weft_connect_tcp / _unix */
 
+/*
+ * A connect through weft_connect_tcp / _unix: a creator owns the deferred and, in turn, a name
+ * resolution (uv_getaddrinfo, for a host that is not an IP literal) and then an attempt. A
+ * resolution cannot always be cancelled (it may be running on libuv's pool): a cancelled one
+ * forgets its creator and only frees itself when libuv calls back; r->net_objects counts it
+ * until then, so the reactor is not freed under it.
+ */
+typedef struct creator_s creator_t;
+
 typedef struct {
+    uv_getaddrinfo_t req;
+    weft_reactor_t *r;
+    creator_t *c; /* NULL once the creator gave up on it */
+    char *host;
+    int port;
+} resolve_t;
+
+struct creator_s {
     weft_deferred_t *d; /* our reference, until it is fired */
     weft__attempt_t *a;
+    resolve_t *res;
     weft_protocol_ops_t ops;
     void *proto;
     weft_transport_options_t topts;
-} creator_t;
+    double timeout;
+};
 
 static void creator_done(void *owner, weft_transport_t *t, weft_failure_t *f)
 {
@@ -151,12 +170,83 @@ static int creator_cancel(weft_deferred_t *d, void *arg)
 {
     (void)d;
     creator_t *c = arg;
-    weft__attempt_cancel(c->a, weft_failure_from_code(WEFT_ECANCELED, "connect cancelled"));
+    weft_failure_t *f = weft_failure_from_code(WEFT_ECANCELED, "connect cancelled");
+    if (c->a != NULL) {
+        weft__attempt_cancel(c->a, f);
+        return 0;
+    }
+    /* Still resolving: leave the resolution to finish on its own. */
+    (void)uv_cancel((uv_req_t *)&c->res->req);
+    c->res->c = NULL;
+    creator_done(c, NULL, f);
     return 0;
 }
 
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+    resolve_t *res = req->data;
+    creator_t *c = res->c;
+    res->r->net_objects--;
+    if (c != NULL) {
+        c->res = NULL;
+        weft_failure_t *f = NULL;
+        if (status < 0 || ai == NULL) {
+            f = weft_failure_newf(&weft_system_error_type, WEFT_EHOSTUNREACH,
+                                  "cannot resolve %s: %s", res->host,
+                                  status < 0 ? uv_strerror(status) : "no address");
+        } else {
+            struct sockaddr_storage ss;
+            memset(&ss, 0, sizeof(ss));
+            memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+            ((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)res->port);
+            int err = 0;
+            c->a = weft__attempt_start(res->r, &ss, NULL, c->timeout, &c->topts, creator_done, c,
+                                       &err);
+            if (c->a == NULL)
+                f = weft_failure_from_code(err, NULL);
+        }
+        if (f != NULL)
+            creator_done(c, NULL, f);
+    }
+    uv_freeaddrinfo(ai);
+    weft__free(res->host);
+    weft__free(res);
+}
+
+/* Starts resolving host (IPv4, as Twisted's connectTCP does); 0 or a code. */
+static int resolve_start(weft_reactor_t *r, creator_t *c, const char *host, int port)
+{
+    resolve_t *res = weft__calloc(1, sizeof(*res));
+    if (res == NULL)
+        return WEFT_ENOMEM;
+    res->host = weft__strdup(host);
+    if (res->host == NULL) {
+        weft__free(res);
+        return WEFT_ENOMEM;
+    }
+    res->r = r;
+    res->c = c;
+    res->port = port;
+    res->req.data = res;
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_INET;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = uv_getaddrinfo(r->loop, &res->req, on_resolved, host, NULL, &hints);
+    if (rc < 0) {
+        weft__free(res->host);
+        weft__free(res);
+        return rc;
+    }
+    r->net_objects++;
+    c->res = res;
+    return 0;
+}
+
+/* ss (an address), path (Unix) or host (a name to resolve) says where to connect. */
 static weft_deferred_t *connect_any(weft_reactor_t *r, const struct sockaddr_storage *ss,
-                                    const char *path, const weft_connect_options_t *opts,
+                                    const char *path, const char *host, int port,
+                                    const weft_connect_options_t *opts,
                                     const weft_protocol_ops_t *ops, void *proto, int *err)
 {
     weft_connect_options_t defaults;
@@ -176,6 +266,7 @@ static weft_deferred_t *connect_any(weft_reactor_t *r, const struct sockaddr_sto
     c->ops = *ops;
     c->proto = proto;
     c->topts = opts->transport;
+    c->timeout = opts->timeout;
     weft_deferred_t *d = weft_deferred_new_cancellable(creator_cancel, c);
     if (d == NULL) {
         weft__free(c);
@@ -183,8 +274,17 @@ static weft_deferred_t *connect_any(weft_reactor_t *r, const struct sockaddr_sto
         return NULL;
     }
     c->d = weft_deferred_ref(d);
-    c->a = weft__attempt_start(r, ss, path, opts->timeout, &opts->transport, creator_done, c, err);
-    if (c->a == NULL) {
+    int rc = 0;
+    if (host != NULL) {
+        rc = resolve_start(r, c, host, port);
+    } else {
+        c->a =
+            weft__attempt_start(r, ss, path, opts->timeout, &opts->transport, creator_done, c, &rc);
+        if (c->a == NULL && rc == 0)
+            rc = WEFT_ENOMEM;
+    }
+    if (rc < 0) {
+        *err = rc;
         weft_deferred_unref(d);
         weft_deferred_unref(d);
         weft__free(c);
@@ -200,13 +300,15 @@ weft_deferred_t *weft_connect_tcp(weft_reactor_t *r, const char *host, int port,
     int dummy;
     if (err == NULL)
         err = &dummy;
-    struct sockaddr_storage ss;
-    if (r == NULL || ops == NULL || port <= 0 || weft__parse_addr(host, port, &ss) < 0) {
+    if (r == NULL || ops == NULL || host == NULL || host[0] == '\0' || port <= 0 || port > 65535) {
         *err = WEFT_EINVAL;
         return NULL;
     }
     WEFT__LOOP_ONLY(r);
-    return connect_any(r, &ss, NULL, opts, ops, proto, err);
+    struct sockaddr_storage ss;
+    if (weft__parse_addr(host, port, &ss) == 0)
+        return connect_any(r, &ss, NULL, NULL, port, opts, ops, proto, err);
+    return connect_any(r, NULL, NULL, host, port, opts, ops, proto, err);
 }
 
 weft_deferred_t *weft_connect_unix(weft_reactor_t *r, const char *path,
@@ -221,5 +323,5 @@ weft_deferred_t *weft_connect_unix(weft_reactor_t *r, const char *path,
         return NULL;
     }
     WEFT__LOOP_ONLY(r);
-    return connect_any(r, NULL, path, opts, ops, proto, err);
+    return connect_any(r, NULL, path, NULL, 0, opts, ops, proto, err);
 }

@@ -124,15 +124,18 @@ typedef struct {
 WEFT_EXPORT void weft_connect_options_init(weft_connect_options_t *opts);
 
 /*
- * Connects to host:port (an IPv4 or IPv6 literal, or "localhost") and runs the protocol
- * (ops copied, proto borrowed) on the connection (Twisted's ClientCreator). Returns an owned
- * deferred that fires, after connection_made, with the transport (borrowed, valid until
- * connection_lost; free function NULL), or fails with weft.ConnectionRefused, weft.TimeoutError,
- * or weft.SystemError / weft.ConnectionLost with libuv's code; proto is then never called and
- * stays the caller's. Cancelling the deferred before it fires stops the connect (CancelledError).
- * NULL with *err set on an immediate error (nothing is ever called then). Thread: loop.
- * Errors: WEFT_EINVAL for a NULL argument, a host that is not a literal, a port out of 1..65535;
- * WEFT_ENOMEM; libuv's codes.
+ * Connects to host:port and runs the protocol (ops copied, proto borrowed) on the connection
+ * (Twisted's ClientCreator). host is an IPv4 or IPv6 literal, "localhost" (127.0.0.1), or a
+ * name resolved to an IPv4 address first (uv_getaddrinfo, as Twisted's connectTCP resolves;
+ * the timeout counts from the end of the resolution). Returns an owned deferred that fires,
+ * after connection_made, with the transport (borrowed, valid until connection_lost; free
+ * function NULL), or fails with weft.ConnectionRefused, weft.TimeoutError, weft.SystemError
+ * with WEFT_EHOSTUNREACH for a name that does not resolve, or weft.SystemError /
+ * weft.ConnectionLost with libuv's code; proto is then never called and stays the caller's.
+ * Cancelling the deferred before it fires stops the connect (CancelledError). NULL with *err
+ * set on an immediate error (nothing is ever called then). Thread: loop.
+ * Errors: WEFT_EINVAL for a NULL argument, an empty host, a port out of 1..65535; WEFT_ENOMEM;
+ * libuv's codes.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
 weft_connect_tcp(weft_reactor_t *r, const char *host, int port, const weft_connect_options_t *opts,
@@ -192,7 +195,8 @@ typedef struct {
 WEFT_EXPORT void weft_connector_options_init(weft_connector_options_t *opts);
 
 /*
- * Makes a connector to host:port (as weft_connect_tcp), idle until weft_connector_connect.
+ * Makes a connector to host:port (an IP literal or "localhost": names are not resolved here),
+ * idle until weft_connector_connect.
  * ops is copied, ctx borrowed, opts borrowed (NULL for defaults). Returns an owned connector,
  * released with weft_connector_free, or NULL with *err set. Thread: loop.
  * Errors: WEFT_EINVAL for a NULL argument, a bad address, a negative delay or a factor below 1;
