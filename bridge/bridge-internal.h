@@ -47,6 +47,7 @@ typedef struct {
     weft__list_t in_flight;                       /* offloads whose result has not been delivered */
     weft__offload_t *pending_head, *pending_tail; /* made in this dispatch, not yet submitted */
     weft__offload_t *ready_head, *ready_tail;     /* back from the workers, not yet delivered */
+    size_t nready;                                /* records on the ready list */
     bool drain_again;                             /* a drain posted by the loop is on its way */
     size_t jobs_expected; /* records whose completion (job_done or on the loop) will come */
     weft_bridge_stats_t stats;

@@ -44,6 +44,7 @@
  * fires exactly once.
  */
 #include <math.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -58,6 +59,7 @@
 #define FREE_RECORDS_MAX 4096
 #define DELIVER_BATCH    1024 /* completions delivered per loop iteration */
 #define SUBMIT_BATCH     64   /* records per weft_pool_submit_batch call */
+#define BUSY_WAIT_TRIES  1000 /* yields a free waits for workers finishing their bookkeeping */
 
 struct weft__offload_s {
     weft__list_t link;     /* in b->in_flight until delivered (loop) */
@@ -95,25 +97,44 @@ void weft_offload_options_init(weft_offload_options_t *opts)
 
 /* ---------------------------------------------------------------- bridge state */
 
+static void take_done(weft__bridge_t *b);
+
 static bool bridge_busy(void *ext)
 {
     weft__bridge_t *b = ext;
-    if (atomic_load_explicit(&b->jobs_finished, memory_order_acquire) != b->jobs_expected)
-        return true;
+    if (atomic_load_explicit(&b->jobs_finished, memory_order_acquire) != b->jobs_expected) {
+        take_done(b);
+        if (b->nready < b->stats.in_flight)
+            return true; /* results still to come */
+        /* Every result is back (delivered, or on the ready list for release to deliver), so
+         * every hook still counted has pushed its record and is in its last steps (posting a
+         * drain, counting itself): wait for them rather than make the caller retry a free
+         * that is about to succeed. */
+        while (atomic_load_explicit(&b->jobs_finished, memory_order_acquire) != b->jobs_expected)
+            sched_yield();
+    }
     /* A blocking call's waiter may still be on its way out (it unlists under b->lock). */
     if (atomic_load_explicit(&b->blocking_records, memory_order_acquire) > 0)
         return true;
     /* Jobs that are not offloads (call_in_thread, direct submits) hold the pool too: release
-     * would wait for them without limit in weft_pool_free. */
-    for (int k = 0; k < 2; k++) {
-        if (b->pools[k] == NULL)
-            continue;
-        weft_pool_stats_t st;
-        weft_pool_get_stats(b->pools[k], &st);
-        if (st.running > 0)
+     * would wait for them without limit in weft_pool_free. A worker also counts as running
+     * for the few instructions after an offload's hook (its bookkeeping under the pool's
+     * lock), so a short wait tells that apart from a job really running. */
+    for (int tries = 0;; tries++) {
+        bool running = false;
+        for (int k = 0; k < 2; k++) {
+            if (b->pools[k] == NULL)
+                continue;
+            weft_pool_stats_t st;
+            weft_pool_get_stats(b->pools[k], &st);
+            running = running || st.running > 0;
+        }
+        if (!running)
+            return false;
+        if (tries == BUSY_WAIT_TRIES)
             return true;
+        sched_yield();
     }
-    return false;
 }
 
 static void deliver_all(weft__bridge_t *b);
@@ -410,6 +431,7 @@ static void take_done(weft__bridge_t *b)
         o->next = head;
         head = o;
         o = next;
+        b->nready++;
     }
     if (b->ready_tail != NULL)
         b->ready_tail->next = head;
@@ -426,6 +448,7 @@ static void deliver_ready(weft__bridge_t *b, size_t limit)
         b->ready_head = o->next;
         if (b->ready_head == NULL)
             b->ready_tail = NULL;
+        b->nready--;
         deliver(o);
     }
     if (b->ready_head == NULL || b->drain_again)

@@ -95,6 +95,8 @@ struct weft_reactor_s {
     uint64_t next_seq;
     uint64_t manual_ns;
     bool in_pass;
+    bool in_timer_cb; /* on_timer is running: libuv would rerun a timer restarted at 0 */
+    bool rearm_timer; /* arm again from the prepare handle (a due call found in on_timer) */
 
     /* call_soon (time.c): loop-only FIFO. */
     weft__call_node_t *soon_head, *soon_tail;
@@ -205,6 +207,10 @@ bool weft__reactor_is_started(const weft_reactor_t *r);
 bool weft__events_busy(const weft_reactor_t *r);
 /* Frees the triggers that never ran. */
 void weft__events_release(weft_reactor_t *r);
+
+/* time.c: arms the uv timer for the earliest delayed call (the prepare handle calls it when
+ * on_timer left a call due at once). */
+void weft__time_arm(weft_reactor_t *r);
 
 /* thread-calls.c */
 int weft__thread_calls_init(weft_reactor_t *r);

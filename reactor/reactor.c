@@ -131,6 +131,8 @@ static void on_prepare(uv_prepare_t *h)
     if (r->tick_callbacks > r->stats.max_callbacks_per_tick)
         r->stats.max_callbacks_per_tick = r->tick_callbacks;
     r->tick_callbacks = 0;
+    if (r->rearm_timer)
+        weft__time_arm(r); /* a call left due by on_timer: the poll now returns at once */
 }
 
 static void on_async(uv_async_t *h);

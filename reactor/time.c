@@ -213,6 +213,15 @@ static void arm(weft_reactor_t *r)
     uint64_t due = r->slots[r->heap[0]].due_ns;
     uint64_t now = uv_hrtime();
     uint64_t ms = due > now ? (due - now + 999999) / 1000000 : 0;
+    if (ms == 0 && r->in_timer_cb) {
+        /* libuv 1.44 reruns a timer restarted at 0 from its own callback in the same pass,
+         * before any poll: a call rescheduling itself with delay 0 (a LoopingCall of interval
+         * 0) would then starve the loop for good. Arm it from the prepare handle instead, so
+         * it runs on the next iteration, as Twisted's callLater(0) does. */
+        uv_timer_stop(&r->timer);
+        r->rearm_timer = true;
+        return;
+    }
     /* libuv measures the timeout from its cached loop time; refresh it so the timer is not
      * early by however long this iteration has run. (Measuring from uv_now, whole ms, instead
      * would make every 1 ms delay a 2 ms one: t/bench/reactor measured it.) */
@@ -255,7 +264,15 @@ static void run_due(weft_reactor_t *r)
 static void on_timer(uv_timer_t *timer)
 {
     weft_reactor_t *r = timer->data;
+    r->in_timer_cb = true;
     run_due(r);
+    r->in_timer_cb = false;
+}
+
+void weft__time_arm(weft_reactor_t *r)
+{
+    r->rearm_timer = false;
+    arm(r);
 }
 
 /* ---------------------------------------------------------------- public: delayed calls */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <weft/deferred.h>
+#include <weft/reactor.h>
 #include <weft/error.h>
 #include <weft/failure.h>
 #include <weft/task.h>
@@ -593,6 +594,53 @@ static void test_timeout_invalid(void)
     t_teardown(R);
 }
 
+/* ---------------------------------------------------------------- interval 0, real clock */
+
+static int zero_calls, soon_ran_after;
+static weft_looping_call_t *zero_lc;
+
+static weft_result_t zero_tick(void *arg)
+{
+    (void)arg;
+    zero_calls++;
+    return weft_ok(NULL, NULL);
+}
+
+/* A call_soon made after the loop started: it can only run if the loop gets past its timers
+ * to the idle phase, which a looping call of interval 0 re-run in the same pass would starve. */
+static void stop_zero(void *arg)
+{
+    (void)arg;
+    soon_ran_after = zero_calls;
+    int rc = weft_looping_call_stop(zero_lc);
+    (void)rc;
+}
+
+static void schedule_stop(void *arg)
+{
+    (void)arg;
+    check_err(weft_reactor_call_soon(R, stop_zero, NULL), 0);
+}
+
+static void test_lc_zero_interval_real_clock(void)
+{
+    R = t_reactor(false);
+    zero_calls = soon_ran_after = 0;
+    zero_lc = weft_looping_call_new(R, zero_tick, NULL, NULL);
+    check_err(weft_looping_call_start(zero_lc, 0, false, NULL), 0);
+    weft_call_id_t id;
+    check_err(weft_reactor_call_later(R, 0.001, schedule_stop, NULL, &id), 0);
+    for (int i = 0; i < 100000 && soon_ran_after == 0; i++)
+        t_run_once(R);
+    check_int(soon_ran_after, >, 0); /* the loop went on: the stop ran */
+    check_int(zero_calls, ==, soon_ran_after);
+    weft_reactor_stats_t st;
+    weft_reactor_get_stats(R, &st);
+    check_uint(st.pending_delayed_calls, ==, 0); /* nothing more will run */
+    weft_looping_call_free(zero_lc);
+    t_teardown(R);
+}
+
 int main(void)
 {
     TEST(test_lc_now(), "a looping call started now runs at once and then every interval until "
@@ -630,5 +678,8 @@ int main(void)
     TEST(test_timeout_cancels_inner(),
          "the timeout of a deferred waiting on another cancels the inner one");
     TEST(test_timeout_invalid(), "add_timeout refuses a NULL deferred and a negative timeout");
+    TEST(test_lc_zero_interval_real_clock(),
+         "a looping call of interval 0 on the real clock runs once per loop pass and lets the "
+         "loop's other callbacks run");
     return done_testing();
 }
