@@ -18,5 +18,7 @@
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
 #include <weft/framing.h>
+#include <weft/service.h>
+#include <weft/timer-service.h>
 
 #endif /* WEFT_H */
