@@ -20,5 +20,6 @@
 #include <weft/framing.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>
+#include <weft/config.h>
 
 #endif /* WEFT_H */
