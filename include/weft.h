@@ -18,8 +18,10 @@
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
 #include <weft/framing.h>
+#include <weft/pool-service.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>
 #include <weft/config.h>
+#include <weft/app.h>
 
 #endif /* WEFT_H */

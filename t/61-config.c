@@ -170,8 +170,8 @@ static void test_prefixes_never_overread(void)
     const char *src = "# c\n[s]\r\nk = v\n[t ]\nx=\n\ty = z\t\r\n[u";
     size_t len = strlen(src);
     long page = sysconf(_SC_PAGESIZE);
-    char *map = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                     -1, 0);
+    char *map =
+        mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!check(map != MAP_FAILED))
         return;
     check_int(mprotect(map + page, (size_t)page, PROT_NONE), ==, 0);

@@ -41,8 +41,8 @@ bool weft__config_name_ok(const char *s, size_t len)
         return false;
     for (size_t i = 0; i < len; i++) {
         char ch = s[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '_' || ch == '-' || ch == '.';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
         if (!ok)
             return false;
     }

@@ -109,9 +109,8 @@ WEFT_EXPORT size_t weft_config_count(const weft_config_t *c);
  * borrowed as for weft_config_get (any out pointer may be NULL). Thread: any.
  * Returns: 0; WEFT_ERANGE if i >= weft_config_count(c).
  */
-WEFT_EXPORT WEFT_NODISCARD int weft_config_entry(const weft_config_t *c, size_t i,
-                                                 const char **section, const char **key,
-                                                 const char **value);
+WEFT_EXPORT int weft_config_entry(const weft_config_t *c, size_t i, const char **section,
+                                  const char **key, const char **value);
 
 #ifdef __cplusplus
 }

@@ -167,7 +167,8 @@ static weft_result_t multi_stop(weft_service_t *s)
     if (s->name != NULL && (g->multi_name = weft__strdup(s->name)) == NULL)
         oom = true;
     int err = 0;
-    weft_deferred_t *list = oom ? NULL : weft_deferred_list_new(ds, m, WEFT_DL_CONSUME_ERRORS, &err);
+    weft_deferred_t *list =
+        oom ? NULL : weft_deferred_list_new(ds, m, WEFT_DL_CONSUME_ERRORS, &err);
     for (size_t i = 0; i < m; i++)
         weft_deferred_unref(ds[i]); /* the list holds each until it fires */
     weft__free(ds);

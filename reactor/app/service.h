@@ -146,8 +146,7 @@ WEFT_EXPORT WEFT_NODISCARD int weft_service_remove(weft_service_t *child, weft_d
 
 /* The child of parent named name, or NULL (Twisted's getServiceNamed). Borrowed. Thread:
  * loop. */
-WEFT_EXPORT weft_service_t *weft_service_get_child(const weft_service_t *parent,
-                                                   const char *name);
+WEFT_EXPORT weft_service_t *weft_service_get_child(const weft_service_t *parent, const char *name);
 
 /* The number of children (0 for a service that is not a multi service). Thread: loop. */
 WEFT_EXPORT size_t weft_service_child_count(const weft_service_t *parent);
