@@ -23,5 +23,6 @@
 #include <weft/timer-service.h>
 #include <weft/config.h>
 #include <weft/app.h>
+#include <weft/plugin.h>
 
 #endif /* WEFT_H */
