@@ -57,7 +57,11 @@ static void release_pools(pool_state_t *st)
     for (size_t i = 0; i < 2; i++) {
         if (pools[i] == NULL)
             continue;
-        int rc = weft_pool_free(pools[i], WEFT_POOL_STOP_CANCEL, deadline_ms(st));
+        /* With no job running, only threads on their way out remain: wait for them. */
+        weft_pool_stats_t ps;
+        weft_pool_get_stats(pools[i], &ps);
+        uint64_t ms = ps.running == 0 ? WEFT_POOL_FOREVER : deadline_ms(st);
+        int rc = weft_pool_free(pools[i], WEFT_POOL_STOP_CANCEL, ms);
         if (rc != 0)
             weft_log(WEFT_LOG_WARN, "pool",
                      "pool %s: jobs still running when its service is "

@@ -33,9 +33,10 @@ WEFT_EXPORT void weft_pool_service_options_init(weft_pool_service_options_t *opt
  * The stop deferred fires with NULL once every job has finished (the pool is then freed), or
  * fails with weft.TimeoutError (WEFT_ETIMEDOUT) naming the pool if jobs were still running at
  * the deadline; cancelling it fails it with weft.CancelledError at once (the helper thread
- * still finishes its wait). A pool whose jobs are still stuck when the service is freed is
- * waited for up to stop_deadline again, then left allocated and logged: a job that never
- * returns cannot be reclaimed. opts is copied (NULL: defaults). Offload to the pool with
+ * still finishes its wait). Freeing the service frees a pool left by such a stop: at once if
+ * no job runs any more; else after waiting up to stop_deadline again, and if a job is still
+ * running then, the pool is left allocated and logged: a job that never returns cannot be
+ * reclaimed. opts is copied (NULL: defaults). Offload to the pool with
  * weft_defer_to_pool(r, weft_pool_service_pool(s), ...).
  * Returns an owned service (weft_service_free), or NULL with *err (may be NULL): WEFT_EINVAL
  * for a NULL r, a bad stop_mode or a negative or non-finite stop_deadline; WEFT_ENOMEM.
