@@ -14,7 +14,7 @@
 #include "tap.h"
 
 static weft_reactor_t *R;
-static sem_t gate, job_done;
+static sem_t gate, job_started, job_done;
 
 typedef struct {
     int fired;
@@ -59,6 +59,7 @@ static weft_service_t *pool_service(double deadline)
 static void gated_job(void *arg)
 {
     (void)arg;
+    sem_post(&job_started);
     while (sem_wait(&gate) != 0)
         ;
 }
@@ -74,6 +75,7 @@ static void begin(void)
 {
     R = t_reactor(false);
     sem_init(&gate, 0, 0);
+    sem_init(&job_started, 0, 0);
     sem_init(&job_done, 0, 0);
 }
 
@@ -81,7 +83,16 @@ static void end(void)
 {
     t_teardown(R);
     sem_destroy(&gate);
+    sem_destroy(&job_started);
     sem_destroy(&job_done);
+}
+
+/* Queues the gated job and waits until it runs (a queued one would just be cancelled). */
+static void run_gated_job(weft_service_t *s)
+{
+    check_err(weft_pool_submit(weft_pool_service_pool(s), gated_job, gated_done, NULL, NULL), 0);
+    while (sem_wait(&job_started) != 0)
+        ;
 }
 
 static void test_start_stop(void)
@@ -119,7 +130,7 @@ static void test_stop_waits_for_running_job(void)
     begin();
     weft_service_t *s = pool_service(30);
     check_err(weft_service_start(s), 0);
-    check_err(weft_pool_submit(weft_pool_service_pool(s), gated_job, NULL, NULL, NULL), 0);
+    run_gated_job(s);
     weft_deferred_t *done = NULL;
     check_err(weft_service_stop(s, &done), 0);
     catch_t c;
@@ -141,7 +152,7 @@ static void test_deadline_passed(void)
     begin();
     weft_service_t *s = pool_service(0.05);
     check_err(weft_service_start(s), 0);
-    check_err(weft_pool_submit(weft_pool_service_pool(s), gated_job, gated_done, NULL, NULL), 0);
+    run_gated_job(s);
     weft_deferred_t *done = NULL;
     check_err(weft_service_stop(s, &done), 0);
     catch_t c;
@@ -166,7 +177,7 @@ static void test_cancelled_stop(void)
     begin();
     weft_service_t *s = pool_service(30);
     check_err(weft_service_start(s), 0);
-    check_err(weft_pool_submit(weft_pool_service_pool(s), gated_job, NULL, NULL, NULL), 0);
+    run_gated_job(s);
     weft_deferred_t *done = NULL;
     check_err(weft_service_stop(s, &done), 0);
     catch_t c;
