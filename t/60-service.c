@@ -466,6 +466,38 @@ static void test_cancel_stop(void)
     end();
 }
 
+static weft_service_t *sibling;
+static int remove_rc;
+
+static weft_result_t remover_stop(weft_service_t *s)
+{
+    (void)s;
+    remove_rc = weft_service_remove(sibling, NULL);
+    return weft_ok(NULL, NULL);
+}
+
+static const weft_service_ops_t remover_ops = {NULL, remover_stop, NULL};
+
+static void test_remove_during_parent_stop(void)
+{
+    begin();
+    rec_t ra;
+    weft_service_t *root = multi("root");
+    sibling = rec("a", &ra);
+    add(root, sibling);
+    int err = 0;
+    weft_service_t *remover = weft_service_new(R, "remover", &remover_ops, NULL, &err);
+    add(root, remover);
+    check_err(weft_service_start(root), 0);
+    remove_rc = 0;
+    check_err(weft_service_stop(root, NULL), 0);
+    check_err(remove_rc, WEFT_EBUSY);
+    check_ptr(weft_service_parent(sibling), ==, root);
+    check_str(trail, "start:a stop:a");
+    check_err(weft_service_free(root), 0);
+    end();
+}
+
 /* ---------------------------------------------------------------- TimerService */
 
 static int ticks;
@@ -599,6 +631,8 @@ int main(void)
     TEST(test_restart(), "a stopped multi service starts again");
     TEST(test_cancel_stop(),
          "cancelling a multi service's stop cancels the children still stopping");
+    TEST(test_remove_during_parent_stop(),
+         "a child's stop cannot remove a sibling while the parent's stop runs (WEFT_EBUSY)");
     TEST(test_timer_calls(), "a timer service calls at start and every interval until stopped");
     TEST(test_timer_failure_logged(),
          "a timer service's failing call is logged and the loop is not restarted");

@@ -231,6 +231,16 @@ static void test_bad_usage(void)
     check_int(S.starts, ==, 0);
 }
 
+static void test_bad_program_name(void)
+{
+    weft_app_t app = script_app;
+    app.name = "my app";
+    check_int(run_app(&app, (char *)NULL), ==, WEFT_APP_EXIT_USAGE);
+    check(logged_has("program name 'my app' or one of its option names"));
+    app.name = "weft"; /* the common options' section */
+    check_int(run_app(&app, (char *)NULL), ==, WEFT_APP_EXIT_USAGE);
+}
+
 static void test_bad_config_file(void)
 {
     reset_script();
@@ -499,6 +509,8 @@ int main(void)
          "a failing make_service is logged and the run exits WEFT_APP_EXIT_FAILURE");
     TEST(test_bad_usage(), "unknown options, stray arguments and bad common values exit "
                            "WEFT_APP_EXIT_USAGE before anything starts");
+    TEST(test_bad_program_name(), "a program whose name cannot be a config section exits "
+                                  "WEFT_APP_EXIT_USAGE");
     TEST(test_bad_config_file(), "a malformed, unknown-keyed or missing config file exits "
                                  "WEFT_APP_EXIT_USAGE naming the file and line");
     TEST(test_options_reach_services(),

@@ -18,6 +18,9 @@ typedef struct {
     weft_config_t *overrides; /* owned: [weft] and [<app>] keys set on the command line */
 } weft__app_args_t;
 
+/* True when app's name and option names can be config section and key names. */
+bool weft__app_name_ok(const weft_app_t *app);
+
 /* Parses argv; on error logs why (component "app") and returns WEFT_EINVAL (or
  * WEFT_ENOMEM). On success the caller frees out->overrides. */
 int weft__app_parse_args(const weft_app_t *app, int argc, char **argv, weft__app_args_t *out);

@@ -26,6 +26,30 @@ static const common_t commons[] = {
 };
 #define NCOMMONS (sizeof(commons) / sizeof(commons[0]))
 
+static bool name_ok(const char *s)
+{
+    if (s == NULL || s[0] == '\0')
+        return false;
+    for (; *s != '\0'; s++) {
+        char ch = *s;
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '_' || ch == '-' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+bool weft__app_name_ok(const weft_app_t *app)
+{
+    if (!name_ok(app->name) || strcmp(app->name, WEFT__APP_SECTION) == 0)
+        return false;
+    for (const weft_app_option_t *o = app->options; o != NULL && o->name != NULL; o++) {
+        if (!name_ok(o->name))
+            return false;
+    }
+    return true;
+}
+
 static const weft_app_option_t *find_option(const weft_app_t *app, const char *name, size_t len)
 {
     for (const weft_app_option_t *o = app->options; o != NULL && o->name != NULL; o++) {

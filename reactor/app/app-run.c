@@ -173,6 +173,13 @@ int weft_app_run(const weft_app_t *app, int argc, char **argv)
 {
     if (app == NULL || app->name == NULL || app->make_service == NULL)
         return WEFT_APP_EXIT_USAGE;
+    if (!weft__app_name_ok(app)) {
+        weft_log(WEFT_LOG_ERROR, "app",
+                 "program name '%s' or one of its option names is not letters, digits, '_', '-' "
+                 "and '.' (they name config sections and keys)",
+                 app->name);
+        return WEFT_APP_EXIT_USAGE;
+    }
     weft__app_args_t args;
     int rc = weft__app_parse_args(app, argc, argv, &args);
     if (rc != 0) {

@@ -15,6 +15,7 @@ struct weft_service_s {
     void *data;
     weft_service_t *parent;
     bool running;
+    bool in_stop;              /* inside ops->stop: the children must not move */
     weft_deferred_t *stopping; /* our reference, from stop until its deferred fires */
     /* Children of a multi service, in the order they were added. */
     weft_service_t **children;

@@ -136,8 +136,10 @@ int weft_service_stop(weft_service_t *s, weft_deferred_t **done)
     if (!s->running)
         return WEFT_ENOTRUNNING;
     s->running = false;
+    s->in_stop = true;
     weft_deferred_t *d = s->ops->stop != NULL ? weft_maybe_deferred(call_stop, s)
                                               : weft_deferred_succeed(NULL, NULL);
+    s->in_stop = false;
     if (d == NULL) {
         weft_log(WEFT_LOG_ERROR, "service", "out of memory stopping service %s",
                  s->name ? s->name : "(unnamed)");
@@ -267,7 +269,7 @@ int weft_service_remove(weft_service_t *child, weft_deferred_t **done)
     weft_service_t *parent = child->parent;
     if (parent == NULL)
         return WEFT_EINVAL;
-    if (parent->stopping != NULL)
+    if (parent->stopping != NULL || parent->in_stop)
         return WEFT_EBUSY;
     take_out(child);
     weft_deferred_t *d = NULL;

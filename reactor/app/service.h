@@ -140,7 +140,8 @@ WEFT_EXPORT WEFT_NODISCARD int weft_service_add(weft_service_t *parent, weft_ser
  * done (if not NULL) receives an owned reference to its stop deferred, as weft_service_stop
  * gives; otherwise *done is set to NULL. Thread: loop.
  * Returns: 0; WEFT_EINVAL if child has no parent; WEFT_EBUSY while the parent is stopping
- * (its stop deferred waits for this child).
+ * (its stop deferred waits for this child), also from inside a child's stop called by the
+ * parent's.
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_service_remove(weft_service_t *child, weft_deferred_t **done);
 
