@@ -73,7 +73,7 @@ UV_CFLAGS = $(eval UV_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLA
 UV_LIBS = $(eval UV_LIBS := $$(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
 
 ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
-LIB_DEPS = $(UV_LIBS) -lpthread
+LIB_DEPS = $(UV_LIBS) -lpthread -lm
 ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 
 # ---------------------------------------------------------------- Debian packages
@@ -81,7 +81,7 @@ ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 # the apt-get command otherwise. Later issues add their packages here.
 CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
 DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev
-DEPS_CHECK := $(DEPS_BUILD) perl
+DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted
 ifneq ($(SAN_FLAGS),)
 ifeq ($(CC_PKG),clang)
 DEPS_CHECK += libclang-rt-14-dev
@@ -117,6 +117,10 @@ PC_FILE := $(BUILD)/weft.pc
 PROGRAM_SRCS := $(wildcard programs/*.c)
 PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
 
+# Examples (examples/*.c), each one program linked against the static library.
+EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
+EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
+
 # Plugins (reactor/app/plugin.h): the example's and the tests', built as shared objects into
 # $(BUILD)/plugins/ with their sidecars. They take weft from the program that loads them
 # (weft-run exports the whole library), so they are linked without libweft.
@@ -138,8 +142,8 @@ BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
 	lint format clean help deps-build deps-check deps-valgrind deps-lint FORCE
 
-all: lib $(PROGRAMS) $(PC_FILE)
-	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE) and $(PROGRAMS)"
+all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
+	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE), $(PROGRAMS) and $(EXAMPLES)"
 
 lib: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(BUILD)/libweft.so
 
@@ -170,7 +174,7 @@ NO_ASLR := $(if $(filter tsan,$(VARIANT)),$(shell command -v setarch >/dev/null 
 	echo setarch $$(uname -m) -R))
 
 check: deps-check
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
 	$(TEST_ENV) $(NO_ASLR) $(PROVE) $(PROVE_FLAGS) t/
 
 asan ubsan tsan debug:
@@ -179,7 +183,7 @@ asan ubsan tsan debug:
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: deps-valgrind
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
@@ -212,7 +216,7 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS_PRIVATE@|-lpthread|g' $< > $@.tmp
+		-e 's|@LIBS_PRIVATE@|-lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # weft-run loads plugins that call weft: it links the whole library and exports its symbols.
@@ -232,6 +236,10 @@ $(BUILD)/plugins/$(notdir $(1:.c=.plugin)): $(1:.c=.plugin)
 	cp $$< $$@
 endef
 $(foreach p,$(PLUGIN_SRCS),$(eval $(call plugin_rules,$(p))))
+
+$(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
 
 $(TEST_STAMP): FORCE
 	@mkdir -p $(@D)
@@ -269,7 +277,7 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	t/plugins/*.[ch] examples/*/*.[ch]))
+	t/plugins/*.[ch] examples/*.[ch] examples/*/*.[ch]))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib

@@ -19,6 +19,7 @@
 typedef struct weft__reactor_ext_ops_s {
     bool (*busy)(void *ext);
     void (*release)(void *ext);
+    void (*flush)(void *ext);
 } weft__reactor_ext_ops_t;
 int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops);
 void *weft__reactor_get_ext(const weft_reactor_t *r);
@@ -27,6 +28,8 @@ double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
 void weft__reactor_hold(weft_reactor_t *r);
 void weft__reactor_unhold(weft_reactor_t *r);
 void weft__reactor_run_thread_calls(weft_reactor_t *r);
+bool weft__reactor_flush_after_dispatch(weft_reactor_t *r);
+void weft__reactor_poll_for(weft_reactor_t *r, uint64_t ns);
 
 typedef struct weft__offload_s weft__offload_t;
 
@@ -35,21 +38,32 @@ typedef struct {
     weft_reactor_t *r;
     weft_pool_t *pools[2];
     unsigned pool_threads[2];
+    uint64_t poll_ns; /* the loop polls this long after a submit (0: sleeps at once) */
     bool shut_down;
 
     /* Loop thread only. */
     weft__offload_t *free_records;
     size_t nfree;
-    weft__list_t in_flight; /* offloads whose result has not been delivered */
+    weft__list_t in_flight;                       /* offloads whose result has not been delivered */
+    weft__offload_t *pending_head, *pending_tail; /* made in this dispatch, not yet submitted */
+    weft__offload_t *ready_head, *ready_tail;     /* back from the workers, not yet delivered */
+    bool drain_again;                             /* a drain posted by the loop is on its way */
+    size_t jobs_expected; /* records whose completion (job_done or on the loop) will come */
     weft_bridge_stats_t stats;
 
     /* Shared with workers. */
     pthread_mutex_t lock;
-    weft__offload_t *orphans;       /* completions posted after the reactor stopped (under lock) */
     weft__list_t blocking;          /* blocking calls waiting (under lock) */
     bool closed;                    /* shutdown has woken the blocking calls (under lock) */
-    atomic_size_t outstanding;      /* jobs submitted whose completion hook has not finished */
     atomic_size_t blocking_records; /* blocking-call records that may still touch the bridge */
+
+    /* The completion stack, on a line of its own: workers push finished records (lock-free),
+     * the loop takes them all at once. jobs_finished counts completions that are done with
+     * the bridge; the reactor may not be freed while it trails jobs_expected. */
+    char pad_before[64]; /* (padding, not _Alignas: the struct comes from malloc) */
+    _Atomic(weft__offload_t *) done_top;
+    atomic_size_t jobs_finished;
+    char pad_after[64];
 } weft__bridge_t;
 
 /* The reactor's bridge, made on first use (loop thread); NULL with *err if it cannot be. */

@@ -133,6 +133,16 @@ WEFT_EXPORT WEFT_NODISCARD int
 weft_reactor_set_default_pool_threads(weft_reactor_t *r, weft_pool_kind_t kind, unsigned threads);
 
 /*
+ * Sets how long, in microseconds (0..WEFT_OFFLOAD_POLL_US_MAX), the loop polls without
+ * sleeping after it submits an offload, so that a reply coming back within that time needs no
+ * wake-up of the loop thread (on a VM, a wake-up costs more than a small job: doc/bench.md).
+ * The loop yields its CPU on every iteration meanwhile. 0: sleep at once, as libuv does.
+ * Default: weft_default_offload_poll_us(). Takes effect from the next submit. Thread: loop.
+ * Returns: 0; WEFT_EINVAL over the maximum; WEFT_ENOMEM.
+ */
+WEFT_EXPORT WEFT_NODISCARD int weft_reactor_set_offload_poll_us(weft_reactor_t *r, unsigned us);
+
+/*
  * The reactor's default pool of kind, made now if needed (for its stats, or to submit to it
  * directly). The pool belongs to the reactor: do not stop or free it. Returns a borrowed
  * pointer, or NULL with *err (WEFT_EINVAL for a bad kind, the pool's creation error).

@@ -21,23 +21,35 @@ unsigned weft_cpu_count(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* The value of variable if it is a whole number in 1..ENV_MAX_THREADS, else 0. */
-static unsigned env_threads(const char *variable)
+/* The value of variable if it is a whole number in min..max; else (unset, empty or bad: a bad
+ * one is logged as a warning naming what) none. */
+static long env_number(const char *variable, long min, long max, long none, const char *what)
 {
     const char *value = getenv(variable);
     if (value == NULL || *value == '\0')
-        return 0;
+        return none;
     char *end;
     long n = strtol(value, &end, 10);
     /* strtol would also take leading blanks and a sign: only plain digits are meant. */
-    if (*value < '0' || *value > '9' || *end != '\0' || n < 1 || n > ENV_MAX_THREADS) {
+    if (*value < '0' || *value > '9' || *end != '\0' || n < min || n > max) {
         weft_log_field_t fields[] = {{"variable", variable}, {"value", value}};
         weft_log_with(WEFT_LOG_WARN, "pool", fields, 2,
-                      "ignoring pool size from the environment: want a whole number 1..%d",
-                      ENV_MAX_THREADS);
-        return 0;
+                      "ignoring %s from the environment: want a whole number %ld..%ld", what, min,
+                      max);
+        return none;
     }
-    return (unsigned)n;
+    return n;
+}
+
+static unsigned env_threads(const char *variable)
+{
+    return (unsigned)env_number(variable, 1, ENV_MAX_THREADS, 0, "pool size");
+}
+
+unsigned weft_default_offload_poll_us(void)
+{
+    return (unsigned)env_number("WEFT_OFFLOAD_POLL_US", 0, WEFT_OFFLOAD_POLL_US_MAX,
+                                WEFT_OFFLOAD_POLL_US_DEFAULT, "offload poll time");
 }
 
 unsigned weft_default_pool_threads(weft_pool_kind_t kind)

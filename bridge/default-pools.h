@@ -31,6 +31,18 @@ WEFT_EXPORT unsigned weft_cpu_count(void);
  */
 WEFT_EXPORT unsigned weft_default_pool_threads(weft_pool_kind_t kind);
 
+/* How long, in microseconds, a reactor's loop polls without sleeping after it submits an
+ * offload, by default (weft_reactor_set_offload_poll_us changes it per reactor). */
+#define WEFT_OFFLOAD_POLL_US_DEFAULT 50
+#define WEFT_OFFLOAD_POLL_US_MAX     10000
+
+/*
+ * The offload poll time a new reactor starts with: WEFT_OFFLOAD_POLL_US_DEFAULT, or
+ * WEFT_OFFLOAD_POLL_US from the environment (a whole number 0..10000; any other value is
+ * ignored and logged as a warning, component "pool"). Thread: any.
+ */
+WEFT_EXPORT unsigned weft_default_offload_poll_us(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,25 +5,43 @@
  * Design. One offload's path, and the thread of each step:
  *
  *   submit (loop)        a job record from the reactor's free list, a deferred whose
- *                        canceller is the record, weft_pool_submit_ex
+ *                        canceller is the record. Inside a weft callback the record waits on
+ *                        the pending list and is handed to its pool with the others of that
+ *                        callback, in one weft_pool_submit_batch, when the callback returns
+ *                        (the reactor's flush hook); outside any, it is submitted at once
  *   run_job (worker)     the job function; its result is written into the record
- *   job_done (worker)    weft_reactor_call_from_thread(complete): the record crosses back
- *                        under the reactor's thread-call lock, one wake per batch
- *   complete (loop)      the deferred fires with the result, or, if it was cancelled
+ *   job_done (worker)    the record is pushed on the bridge's completion stack (one CAS, no
+ *                        lock); the push that finds the stack empty posts one drain to the
+ *                        loop with weft_reactor_call_from_thread: one wake per batch
+ *   drain (loop)         takes the whole stack at once, restores submit order, and delivers
+ *                        up to DELIVER_BATCH records per loop iteration (the rest after the
+ *                        next iteration's timers and I/O, through another posted drain)
+ *   deliver (loop)       the deferred fires with the result, or, if it was cancelled
  *                        meanwhile, the late result is freed with its own free function;
  *                        the record goes back to the free list
  *
- * Nothing is allocated per offload once the free lists (records here, deferreds in the
- * deferred's per-thread cache, the thread-call arrays) have warmed up. A record that cannot
- * be posted because the reactor has stopped goes on the orphan list (under the bridge lock)
- * and is finished by weft_reactor_free, on the loop thread; `outstanding` counts hooks that
- * have not finished, and the reactor refuses to free (WEFT_EBUSY) while it is not zero.
+ * Waking a sleeping thread costs tens of microseconds on a VM (doc/bench.md), more than a
+ * small job itself, so neither side sleeps at once: after a submit the loop polls without
+ * sleeping for poll_ns (weft_reactor_set_offload_poll_us), and a worker that finds its queue
+ * empty watches it for the pool's spin_us; both yield the CPU meanwhile. A reply that comes
+ * back within that window then costs no wake-up at all.
  *
- * Shutdown (a during-shutdown trigger): blocking calls are woken with WEFT_ECLOSED, the
- * default pools are stopped with the reactor's shutdown deadline (their queued jobs complete
- * with WEFT_ECANCELED through the same path), the completions already posted are run, and
- * every offload still in flight after that is cancelled: its deferred fails with
- * CancelledError, and its result, when it comes, is freed. Every deferred fires exactly once.
+ * The loop thus takes no lock per offload in steady state: one pool lock per batch of
+ * submits, one atomic exchange per batch of completions. Nothing is allocated per offload
+ * once the free lists (records here, deferreds in the deferred's per-thread cache, the
+ * thread-call arrays) have warmed up.
+ *
+ * Lifetime: jobs_expected (loop) counts records whose completion will come, jobs_finished
+ * (workers, after their last touch of the bridge) those that came; the reactor refuses to
+ * free (WEFT_EBUSY) while they differ. A drain that cannot be posted because the reactor has
+ * stopped leaves its records on the stack; weft_reactor_free delivers them on the loop thread.
+ *
+ * Shutdown (a during-shutdown trigger): blocking calls are woken with WEFT_ECLOSED, pending
+ * records are submitted, the default pools are stopped with the reactor's shutdown deadline
+ * (their queued jobs complete with WEFT_ECANCELED through the same path), the completions
+ * already back are delivered, and every offload still in flight after that is cancelled: its
+ * deferred fails with CancelledError, and its result, when it comes, is freed. Every deferred
+ * fires exactly once.
  */
 #include <math.h>
 #include <stdatomic.h>
@@ -38,10 +56,12 @@
 #include "bridge-internal.h"
 
 #define FREE_RECORDS_MAX 4096
+#define DELIVER_BATCH    1024 /* completions delivered per loop iteration */
+#define SUBMIT_BATCH     64   /* records per weft_pool_submit_batch call */
 
 struct weft__offload_s {
-    weft__list_t link; /* in b->in_flight until delivered (loop) */
-    weft__offload_t *next;
+    weft__list_t link;     /* in b->in_flight until delivered (loop) */
+    weft__offload_t *next; /* free list, pending list, completion stack, ready list */
     weft__bridge_t *b;
     weft_pool_t *pool;
     weft_job_id_t id;
@@ -50,7 +70,10 @@ struct weft__offload_s {
     void *context;
     weft_deferred_t *d; /* the completion's reference */
     uint64_t start_timeout_ms;
-    /* Written by the worker, read by the loop after the thread-call hand-over. */
+    const char *name;
+    bool pending;   /* on the pending list, not yet given to the pool (loop) */
+    bool cancelled; /* cancelled while pending: never submitted (loop) */
+    /* Written by the worker, read by the loop after the completion stack's hand-over. */
     weft_result_t result;
     int status;
 };
@@ -75,7 +98,7 @@ void weft_offload_options_init(weft_offload_options_t *opts)
 static bool bridge_busy(void *ext)
 {
     weft__bridge_t *b = ext;
-    if (atomic_load_explicit(&b->outstanding, memory_order_acquire) > 0)
+    if (atomic_load_explicit(&b->jobs_finished, memory_order_acquire) != b->jobs_expected)
         return true;
     /* A blocking call's waiter may still be on its way out (it unlists under b->lock). */
     if (atomic_load_explicit(&b->blocking_records, memory_order_acquire) > 0)
@@ -93,12 +116,13 @@ static bool bridge_busy(void *ext)
     return false;
 }
 
-static void finish_orphans(weft__bridge_t *b);
+static void deliver_all(weft__bridge_t *b);
+static void flush_pending(void *ext);
 
 static void bridge_release(void *ext)
 {
     weft__bridge_t *b = ext;
-    finish_orphans(b);
+    deliver_all(b);
     for (int k = 0; k < 2; k++) {
         /* No hook is outstanding (free checked): the threads are idle or finishing. */
         int rc = weft_pool_free(b->pools[k], WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER);
@@ -113,7 +137,8 @@ static void bridge_release(void *ext)
     weft__free(b);
 }
 
-static const weft__reactor_ext_ops_t bridge_ops = {.busy = bridge_busy, .release = bridge_release};
+static const weft__reactor_ext_ops_t bridge_ops = {
+    .busy = bridge_busy, .release = bridge_release, .flush = flush_pending};
 
 static weft_deferred_t *bridge_shutdown(void *arg);
 
@@ -135,9 +160,11 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     b->r = r;
     b->pool_threads[WEFT_POOL_KIND_CPU] = weft_default_pool_threads(WEFT_POOL_KIND_CPU);
     b->pool_threads[WEFT_POOL_KIND_IO] = weft_default_pool_threads(WEFT_POOL_KIND_IO);
+    b->poll_ns = (uint64_t)weft_default_offload_poll_us() * 1000u;
     weft__list_init(&b->in_flight);
     weft__list_init(&b->blocking);
-    atomic_init(&b->outstanding, 0);
+    atomic_init(&b->done_top, NULL);
+    atomic_init(&b->jobs_finished, 0);
     atomic_init(&b->blocking_records, 0);
     int rc = -pthread_mutex_init(&b->lock, NULL);
     if (rc == 0) {
@@ -207,6 +234,18 @@ int weft_reactor_set_default_pool_threads(weft_reactor_t *r, weft_pool_kind_t ki
     return 0;
 }
 
+int weft_reactor_set_offload_poll_us(weft_reactor_t *r, unsigned us)
+{
+    if (us > WEFT_OFFLOAD_POLL_US_MAX)
+        return WEFT_EINVAL;
+    int err;
+    weft__bridge_t *b = weft__bridge_get(r, &err);
+    if (b == NULL)
+        return err;
+    b->poll_ns = (uint64_t)us * 1000u;
+    return 0;
+}
+
 void weft_bridge_get_stats(weft_reactor_t *r, weft_bridge_stats_t *out)
 {
     weft__bridge_t *b = weft__bridge_peek(r);
@@ -233,6 +272,8 @@ static weft__offload_t *record_get(weft__bridge_t *b)
     o->d = NULL;
     o->result = weft_ok(NULL, NULL);
     o->status = 0;
+    o->pending = false;
+    o->cancelled = false;
     weft__list_init(&o->link);
     return o;
 }
@@ -259,32 +300,39 @@ static void run_job(void *arg)
     current_context = NULL;
 }
 
-static void complete(void *arg);
+static void drain(void *arg);
+
+/* Posts a drain of the completion stack to the loop. Any thread. */
+static void post_drain(weft__bridge_t *b)
+{
+    for (;;) {
+        int rc = weft_reactor_call_from_thread(b->r, drain, b);
+        /* Closed: the reactor has stopped, and weft_reactor_free delivers what is on the
+         * stack, on the loop thread. */
+        if (rc == 0 || rc == WEFT_ECLOSED)
+            return;
+        /* Out of memory growing the thread-call array: the loop is alive, so the results
+         * must still reach it; wait a moment and try again rather than strand them. */
+        struct timespec pause = {0, 1000000};
+        nanosleep(&pause, NULL);
+    }
+}
 
 /* Worker (or the thread that cancelled or stopped): hand the record to the loop. */
 static void job_done(void *arg, int status)
 {
     weft__offload_t *o = arg;
-    weft__bridge_t *b = o->b; /* read before the hand-over: o may be recycled after it */
+    weft__bridge_t *b = o->b; /* read before the push: o may be delivered right after it */
     o->status = status;
-    for (;;) {
-        int rc = weft_reactor_call_from_thread(b->r, complete, o);
-        if (rc == 0)
-            break;
-        if (rc == WEFT_ECLOSED) {
-            /* The reactor has stopped: weft_reactor_free finishes it on the loop thread. */
-            pthread_mutex_lock(&b->lock);
-            o->next = b->orphans;
-            b->orphans = o;
-            pthread_mutex_unlock(&b->lock);
-            break;
-        }
-        /* Out of memory growing the thread-call array: the loop is alive, so the result must
-         * still reach it; wait a moment and try again rather than strand the deferred. */
-        struct timespec pause = {0, 1000000};
-        nanosleep(&pause, NULL);
-    }
-    atomic_fetch_sub_explicit(&b->outstanding, 1, memory_order_release);
+    weft__offload_t *top = atomic_load_explicit(&b->done_top, memory_order_relaxed);
+    do
+        o->next = top;
+    while (!atomic_compare_exchange_weak_explicit(&b->done_top, &top, o, memory_order_release,
+                                                  memory_order_relaxed));
+    if (top == NULL)
+        post_drain(b); /* the stack was empty: no drain is on its way */
+    /* The last touch of the bridge: from here the reactor may be freed. */
+    atomic_fetch_add_explicit(&b->jobs_finished, 1, memory_order_release);
 }
 
 /* Loop: what the deferred fires with. */
@@ -341,9 +389,70 @@ static void deliver(weft__offload_t *o)
     record_put(b, o);
 }
 
-static void complete(void *arg)
+/* Loop: a record that never reached a pool (refused, or cancelled while pending) ends here,
+ * as a worker's would, minus the trip through the stack. */
+static void finish_on_loop(weft__bridge_t *b, weft__offload_t *o, int status)
 {
-    deliver(arg);
+    o->status = status;
+    atomic_fetch_add_explicit(&b->jobs_finished, 1, memory_order_release);
+    deliver(o);
+}
+
+/* Loop: moves the completion stack, in submit order, to the end of the ready list. */
+static void take_done(weft__bridge_t *b)
+{
+    weft__offload_t *o = atomic_exchange_explicit(&b->done_top, NULL, memory_order_acquire);
+    if (o == NULL)
+        return;
+    weft__offload_t *head = NULL, *tail = o;
+    while (o != NULL) {
+        weft__offload_t *next = o->next;
+        o->next = head;
+        head = o;
+        o = next;
+    }
+    if (b->ready_tail != NULL)
+        b->ready_tail->next = head;
+    else
+        b->ready_head = head;
+    b->ready_tail = tail;
+}
+
+/* Loop: delivers up to limit ready records; the rest wait for the next iteration. */
+static void deliver_ready(weft__bridge_t *b, size_t limit)
+{
+    for (size_t n = 0; n < limit && b->ready_head != NULL; n++) {
+        weft__offload_t *o = b->ready_head; /* re-read: a callback may deliver_all */
+        b->ready_head = o->next;
+        if (b->ready_head == NULL)
+            b->ready_tail = NULL;
+        deliver(o);
+    }
+    if (b->ready_head == NULL || b->drain_again)
+        return;
+    /* More than a batch: another drain, through the thread-call queue, runs the rest after
+     * this iteration's timers and I/O (as the reactor's own thread calls do). It is run even
+     * by a stop; if it cannot be posted, the rest are delivered now. */
+    if (weft_reactor_call_from_thread(b->r, drain, b) == 0)
+        b->drain_again = true;
+    else
+        deliver_ready(b, SIZE_MAX);
+}
+
+/* Loop: the drain a worker (or deliver_ready) posted. */
+static void drain(void *arg)
+{
+    weft__bridge_t *b = arg;
+    b->drain_again = false;
+    take_done(b);
+    deliver_ready(b, DELIVER_BATCH);
+}
+
+/* Loop: everything back, delivered now (shutdown, free). */
+static void deliver_all(weft__bridge_t *b)
+{
+    take_done(b);
+    deliver_ready(b, SIZE_MAX);
 }
 
 /* Loop: the deferred's canceller. It never fires d itself: weft_deferred_cancel then fails d
@@ -353,6 +462,10 @@ static int offload_cancel(weft_deferred_t *d, void *arg)
     (void)d;
     weft__offload_t *o = arg;
     o->b->stats.cancelled++;
+    if (o->pending) {
+        o->cancelled = true; /* the flush finishes it instead of submitting it */
+        return 0;
+    }
     /* 0: removed, its hook has posted the completion; EBUSY: running, its cooperative flag
      * is set; ENOENT: completing. All three end in deliver(). */
     int rc = weft_pool_cancel(o->pool, o->id);
@@ -389,29 +502,91 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
     o->arg = arg;
     o->context = opts->context;
     o->start_timeout_ms = opts->start_timeout_ms;
+    o->name = opts->name;
     o->d = weft_deferred_ref(d);
-    weft_job_options_t jo;
-    weft_job_options_init(&jo);
-    jo.name = opts->name;
-    jo.start_timeout_ms = opts->start_timeout_ms;
-    atomic_fetch_add_explicit(&b->outstanding, 1, memory_order_relaxed);
-    int rc = weft_pool_submit_ex(pool, &jo, run_job, job_done, o, &o->id);
-    if (rc != 0) {
-        /* Refused: the deferred fails at once (overload, closed ...). */
-        atomic_fetch_sub_explicit(&b->outstanding, 1, memory_order_relaxed);
-        b->stats.refused++;
-        weft_deferred_unref(o->d);
-        o->d = NULL;
-        record_put(b, o);
-        rc = weft_deferred_errback(d, weft_failure_from_code(rc, NULL));
-        (void)rc; /* d is new and unfired */
-        return d;
+    if (weft__reactor_flush_after_dispatch(r)) {
+        /* Inside a weft callback: submitted with the others of this callback when it ends. */
+        o->pending = true;
+        if (b->pending_tail != NULL)
+            b->pending_tail->next = o;
+        else
+            b->pending_head = o;
+        b->pending_tail = o;
+    } else {
+        weft_job_options_t jo;
+        weft_job_options_init(&jo);
+        jo.name = opts->name;
+        jo.start_timeout_ms = opts->start_timeout_ms;
+        int rc = weft_pool_submit_ex(pool, &jo, run_job, job_done, o, &o->id);
+        if (rc != 0) {
+            /* Refused: the deferred fails at once (overload, closed ...). */
+            b->stats.refused++;
+            weft_deferred_unref(o->d);
+            o->d = NULL;
+            record_put(b, o);
+            rc = weft_deferred_errback(d, weft_failure_from_code(rc, NULL));
+            (void)rc; /* d is new and unfired */
+            return d;
+        }
+        if (b->poll_ns != 0)
+            weft__reactor_poll_for(r, b->poll_ns);
     }
+    b->jobs_expected++;
     weft__list_push_tail(&b->in_flight, &o->link);
     weft__reactor_hold(r); /* a borrowed loop stays alive until the result is back */
     b->stats.submitted++;
     b->stats.in_flight++;
     return d;
+}
+
+/* Loop: hands up to SUBMIT_BATCH pending records, all for the pool of the first, to it. */
+static void submit_some(weft__bridge_t *b)
+{
+    weft_pool_batch_job_t jobs[SUBMIT_BATCH];
+    weft__offload_t *recs[SUBMIT_BATCH];
+    weft_pool_t *pool = b->pending_head->pool;
+    size_t n = 0;
+    while (n < SUBMIT_BATCH && b->pending_head != NULL && b->pending_head->pool == pool) {
+        weft__offload_t *o = b->pending_head;
+        b->pending_head = o->next;
+        if (b->pending_head == NULL)
+            b->pending_tail = NULL;
+        o->next = NULL;
+        o->pending = false;
+        if (o->cancelled) {
+            finish_on_loop(b, o, WEFT_ECANCELED);
+            continue;
+        }
+        recs[n] = o;
+        jobs[n] = (weft_pool_batch_job_t){.fn = run_job,
+                                          .done = job_done,
+                                          .arg = o,
+                                          .name = o->name,
+                                          .start_timeout_ms = o->start_timeout_ms};
+        n++;
+    }
+    size_t queued = weft_pool_submit_batch(pool, jobs, n);
+    if (queued > 0 && b->poll_ns != 0)
+        weft__reactor_poll_for(b->r, b->poll_ns);
+    for (size_t i = 0; i < n; i++) {
+        if (jobs[i].rc == 0) {
+            recs[i]->id = jobs[i].id; /* the job may even be back already: delivered later */
+            continue;
+        }
+        /* Refused (overload, closed ...): the deferred fails now, at the end of the callback
+         * that asked for it. */
+        b->stats.refused++;
+        b->stats.submitted--;
+        finish_on_loop(b, recs[i], jobs[i].rc);
+    }
+}
+
+/* Loop: the reactor's flush hook, when the callback that made offloads returns. */
+static void flush_pending(void *ext)
+{
+    weft__bridge_t *b = ext;
+    while (b->pending_head != NULL)
+        submit_some(b);
 }
 
 /* Both public submits: pool is the caller's, or NULL for the default pool of opts->kind. */
@@ -455,19 +630,6 @@ weft_deferred_t *weft_defer_to_thread(weft_reactor_t *r, weft_thread_fn fn, void
 
 /* ---------------------------------------------------------------- shutdown */
 
-static void finish_orphans(weft__bridge_t *b)
-{
-    pthread_mutex_lock(&b->lock);
-    weft__offload_t *o = b->orphans;
-    b->orphans = NULL;
-    pthread_mutex_unlock(&b->lock);
-    while (o != NULL) {
-        weft__offload_t *next = o->next;
-        deliver(o);
-        o = next;
-    }
-}
-
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -480,6 +642,7 @@ static weft_deferred_t *bridge_shutdown(void *arg)
     weft__bridge_t *b = arg;
     b->shut_down = true;
     weft__blocking_close(b);
+    flush_pending(b); /* to the pools, which cancel them as queued jobs */
     double deadline = weft__reactor_shutdown_deadline(b->r);
     uint64_t ms =
         isfinite(deadline) && deadline < 1e12 ? (uint64_t)(deadline * 1000) : WEFT_POOL_FOREVER;
@@ -507,6 +670,7 @@ static weft_deferred_t *bridge_shutdown(void *arg)
     /* Results already back are delivered with their values; whatever has not come back by
      * now is cancelled, so that every deferred fires (a result posted later is freed). */
     weft__reactor_run_thread_calls(b->r);
+    deliver_all(b);
     weft__list_t *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &b->in_flight)
     {

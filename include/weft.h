@@ -18,6 +18,9 @@
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
 #include <weft/framing.h>
+#include <weft/transport.h>
+#include <weft/tcp.h>
+#include <weft/framed.h>
 #include <weft/pool-service.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>

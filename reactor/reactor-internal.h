@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The reactor's insides, shared by reactor.c, time.c and thread-calls.c only. */
+/* The reactor's insides, shared by reactor.c, time.c, thread-calls.c and reactor/net/ only. */
 #ifndef WEFT_REACTOR_REACTOR_INTERNAL_H
 #define WEFT_REACTOR_REACTOR_INTERNAL_H
 
@@ -74,6 +74,8 @@ struct weft_reactor_s {
     /* Handles; closing counts down in free's close callbacks. */
     uv_timer_t timer;
     uv_idle_t soon_idle;
+    uv_idle_t spin_idle; /* unreferenced; active until spin_until (weft__reactor_poll_for) */
+    uint64_t spin_until; /* uv_hrtime() */
     uv_prepare_t prepare;
     uv_async_t async;
     uv_signal_t sigint, sigterm, sighup;
@@ -125,6 +127,13 @@ struct weft_reactor_s {
     uint64_t tick_callbacks;
     unsigned dispatching; /* user callbacks running now: weft_reactor_free refuses */
     unsigned holds;       /* thread calls weft expects (offloads in flight) */
+    bool ext_flush;       /* the extension's flush runs when the outermost dispatch ends */
+
+    /* Networking (reactor/net/): transports, listeners and connects whose memory is not yet
+     * released (free refuses while any is), and the read buffer every connection of this
+     * loop shares (a read is handed to data_received at once, so one buffer is enough). */
+    size_t net_objects;
+    char *net_read_buf;
 };
 
 #define WEFT__NO_INDEX UINT32_MAX
@@ -159,6 +168,7 @@ void weft__node_put(weft_reactor_t *r, weft__call_node_t *node);
 typedef struct weft__reactor_ext_ops_s {
     bool (*busy)(void *ext);    /* free refuses with WEFT_EBUSY while true */
     void (*release)(void *ext); /* called by free, on the loop thread, after the thread calls */
+    void (*flush)(void *ext);   /* hands on what was gathered during a dispatch (may be NULL) */
 } weft__reactor_ext_ops_t;
 int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops);
 void *weft__reactor_get_ext(const weft_reactor_t *r);
@@ -168,6 +178,16 @@ double weft__reactor_shutdown_deadline(const weft_reactor_t *r);
  * caller's uv_run alive until weft__reactor_unhold. Loop thread. */
 void weft__reactor_hold(weft_reactor_t *r);
 void weft__reactor_unhold(weft_reactor_t *r);
+/* Inside a dispatch (a weft callback running on the loop thread), asks for the extension's
+ * flush when the outermost one returns, and returns true; outside any, returns false: there
+ * is no end of dispatch to wait for, so the caller acts at once. Loop thread. */
+bool weft__reactor_flush_after_dispatch(weft_reactor_t *r);
+/* For the next ns nanoseconds the loop does not sleep: each iteration polls with a zero
+ * timeout and yields the CPU once (a reply expected from another thread then arrives without
+ * a wake-up through the scheduler). Extends a window already open. Loop thread. */
+void weft__reactor_poll_for(weft_reactor_t *r, uint64_t ns);
+/* Runs the extension's flush (WEFT__DISPATCH calls it). */
+void weft__reactor_run_ext_flush(weft_reactor_t *r);
 /* Runs the thread calls accepted so far, now, without closing (the bridge's shutdown, so that
  * results already back arrive with their values). Loop thread. */
 void weft__reactor_run_thread_calls(weft_reactor_t *r);
@@ -207,12 +227,15 @@ static inline bool weft__reactor_is_loop_thread(const weft_reactor_t *r)
     return pthread_equal(pthread_self(), t) != 0;
 }
 
-/* Counts a user callback running (free refuses meanwhile) around `call`. */
+/* Counts a user callback running (free refuses meanwhile) around `call`; when the outermost
+ * one returns, runs the extension's flush if something asked for it (the bridge hands the
+ * offloads a callback made to its pools in one batch). */
 #define WEFT__DISPATCH(r, call)                                                                    \
     do {                                                                                           \
         (r)->dispatching++;                                                                        \
         call;                                                                                      \
-        (r)->dispatching--;                                                                        \
+        if (--(r)->dispatching == 0 && (r)->ext_flush)                                             \
+            weft__reactor_run_ext_flush(r);                                                        \
     } while (0)
 
 /* Wrong-thread checks: on in debug builds only, free in release builds. */

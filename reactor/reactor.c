@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -35,6 +36,7 @@ enum {
     H_SIGINT = 1 << 4,
     H_SIGTERM = 1 << 5,
     H_SIGHUP = 1 << 6,
+    H_SPIN = 1 << 7,
 };
 
 void weft__reactor_log(const weft_reactor_t *r, weft_log_level_t level, const char *fmt, ...)
@@ -74,6 +76,7 @@ static void release_memory(weft_reactor_t *r)
 {
     weft__time_release(r);
     weft__thread_calls_release(r);
+    weft__free(r->net_read_buf);
     weft__free(r);
 }
 
@@ -90,7 +93,7 @@ static void teardown(weft_reactor_t *r, unsigned mask)
     uv_handle_t *handles[] = {
         (uv_handle_t *)&r->timer,  (uv_handle_t *)&r->soon_idle, (uv_handle_t *)&r->prepare,
         (uv_handle_t *)&r->async,  (uv_handle_t *)&r->sigint,    (uv_handle_t *)&r->sigterm,
-        (uv_handle_t *)&r->sighup,
+        (uv_handle_t *)&r->sighup, (uv_handle_t *)&r->spin_idle,
     };
     r->closing = 1; /* held until every close is issued */
     for (size_t i = 0; i < sizeof(handles) / sizeof(handles[0]); i++) {
@@ -198,6 +201,11 @@ static weft_reactor_t *create(uv_loop_t *loop, const weft_reactor_options_t *opt
     if ((rc = uv_signal_init(r->loop, &r->sighup)) != 0)
         goto fail_handles;
     made |= H_SIGHUP;
+    if ((rc = uv_idle_init(r->loop, &r->spin_idle)) != 0)
+        goto fail_handles;
+    made |= H_SPIN;
+    r->spin_idle.data = r;
+    uv_unref((uv_handle_t *)&r->spin_idle);
     r->sigint.data = r->sigterm.data = r->sighup.data = r;
     if (r->borrowed) {
         /* The async is active for life: on a borrowed loop it keeps the caller's uv_run going
@@ -406,7 +414,7 @@ static void count_foreign(uv_handle_t *h, void *arg)
     if (h == (uv_handle_t *)&r->timer || h == (uv_handle_t *)&r->soon_idle ||
         h == (uv_handle_t *)&r->prepare || h == (uv_handle_t *)&r->async ||
         h == (uv_handle_t *)&r->sigint || h == (uv_handle_t *)&r->sigterm ||
-        h == (uv_handle_t *)&r->sighup)
+        h == (uv_handle_t *)&r->sighup || h == (uv_handle_t *)&r->spin_idle)
         return;
     w->foreign++;
 }
@@ -421,14 +429,15 @@ static bool still_open(weft_reactor_t *r)
     bool firing = weft__events_busy(r);
     bool ext_busy =
         r->ext_ops != NULL && r->ext_ops->busy(atomic_load_explicit(&r->ext, memory_order_relaxed));
-    if (r->heap_len == 0 && soon == 0 && w.foreign == 0 && !firing && !ext_busy)
+    if (r->heap_len == 0 && soon == 0 && w.foreign == 0 && !firing && !ext_busy &&
+        r->net_objects == 0)
         return false;
     weft__reactor_log(r, WEFT_LOG_WARN,
-                      "cannot free: %u delayed calls, %zu call_soon calls, %s, %s and %d libuv "
-                      "handles of the caller still open",
+                      "cannot free: %u delayed calls, %zu call_soon calls, %s, %s, %zu "
+                      "connections or listeners and %d libuv handles of the caller still open",
                       r->heap_len, soon, firing ? "an event firing" : "no event firing",
                       ext_busy ? "offloaded jobs still running" : "no offloaded job running",
-                      w.foreign);
+                      r->net_objects, w.foreign);
     return true;
 }
 
@@ -462,7 +471,7 @@ int weft_reactor_free(weft_reactor_t *r)
     }
     weft__events_release(r);
     signals_stop(r);
-    teardown(r, H_TIMER | H_IDLE | H_PREPARE | H_ASYNC | H_SIGINT | H_SIGTERM | H_SIGHUP);
+    teardown(r, H_TIMER | H_IDLE | H_PREPARE | H_ASYNC | H_SIGINT | H_SIGTERM | H_SIGHUP | H_SPIN);
     return 0;
 }
 
@@ -509,6 +518,46 @@ bool weft__reactor_on_loop_thread(const weft_reactor_t *r)
 double weft__reactor_shutdown_deadline(const weft_reactor_t *r)
 {
     return r->shutdown_deadline;
+}
+
+/* While active, the idle handle makes each loop iteration poll with a zero timeout; each
+ * iteration yields the CPU once, so a thread the loop waits for can run on it meanwhile. */
+static void on_spin(uv_idle_t *h)
+{
+    weft_reactor_t *r = h->data;
+    if (uv_hrtime() >= r->spin_until)
+        uv_idle_stop(h);
+    else
+        sched_yield();
+}
+
+void weft__reactor_poll_for(weft_reactor_t *r, uint64_t ns)
+{
+    uint64_t until = uv_hrtime() + ns;
+    if (until > r->spin_until)
+        r->spin_until = until;
+    if (!uv_is_active((uv_handle_t *)&r->spin_idle))
+        uv_idle_start(&r->spin_idle, on_spin);
+}
+
+bool weft__reactor_flush_after_dispatch(weft_reactor_t *r)
+{
+    if (r->dispatching == 0 || r->ext_ops == NULL || r->ext_ops->flush == NULL)
+        return false;
+    r->ext_flush = true;
+    return true;
+}
+
+void weft__reactor_run_ext_flush(weft_reactor_t *r)
+{
+    /* Counted as a dispatch: the flush may fire deferreds (refused jobs), whose callbacks may
+     * ask for another flush; this one then runs again before returning. */
+    while (r->ext_flush) {
+        r->ext_flush = false;
+        r->dispatching++;
+        r->ext_ops->flush(atomic_load_explicit(&r->ext, memory_order_relaxed));
+        r->dispatching--;
+    }
 }
 
 /* ---------------------------------------------------------------- embedding and health */

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "pool-helpers.h"
 #include "tap.h"
 
@@ -1100,6 +1101,169 @@ static void test_foreign_id(void)
     gate_destroy(&g);
 }
 
+/* ------------------------------------------------------------------------- batches */
+
+static void test_submit_batch(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_pool("batch", 0, 1, 3);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    check_err(weft_pool_submit(pool, gated_job, count_done, &g, NULL), 0);
+    gate_wait_started(&g, 1); /* the only worker is held: the batch stays queued */
+    weft_pool_batch_job_t jobs[5];
+    for (int i = 0; i < 5; i++)
+        jobs[i] = (weft_pool_batch_job_t){.fn = count_job, .done = count_done, .arg = &g};
+    jobs[1].fn = NULL;
+    check_uint(weft_pool_submit_batch(pool, jobs, 5), ==, 3);
+    check_err(jobs[0].rc, 0);
+    check_err(jobs[1].rc, WEFT_EINVAL);
+    check_err(jobs[2].rc, 0);
+    check_err(jobs[3].rc, 0);
+    check_err(jobs[4].rc, WEFT_EOVERLOAD); /* queue_limit 3 */
+    check(jobs[0].id != 0 && jobs[2].id != 0 && jobs[3].id != 0);
+    check(jobs[0].id != jobs[2].id && jobs[2].id != jobs[3].id);
+    weft_pool_stats_t s = pool_stats(pool);
+    check_uint(s.queued, ==, 3);
+    check_uint(s.submitted, ==, 4);
+    check_uint(s.rejected, ==, 1);
+    check_err(weft_pool_cancel(pool, jobs[2].id), 0); /* each id names its job */
+    gate_release(&g, 1);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.ran), ==, 3); /* the held job and two of the batch */
+    check_int(atomic_load(&g.done), ==, 4);
+    check_int(atomic_load(&g.done_canceled), ==, 1); /* refused entries never hook */
+    gate_destroy(&g);
+}
+
+static void test_submit_batch_refused(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_batch_job_t jobs[2] = {{.fn = count_job, .done = count_done, .arg = &g},
+                                     {.fn = count_job, .done = count_done, .arg = &g}};
+    check_uint(weft_pool_submit_batch(NULL, jobs, 2), ==, 0);
+    check_err(jobs[0].rc, WEFT_EINVAL);
+    check_err(jobs[1].rc, WEFT_EINVAL);
+    weft_pool_t *pool = make_pool("batch-closed", 0, 2, 16);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    check_uint(weft_pool_submit_batch(pool, jobs, 0), ==, 0);
+    check_err(weft_pool_stop(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_uint(weft_pool_submit_batch(pool, jobs, 2), ==, 0);
+    check_err(jobs[0].rc, WEFT_ECLOSED);
+    check_err(jobs[1].rc, WEFT_ECLOSED);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.done), ==, 0);
+    gate_destroy(&g);
+}
+
+/* ------------------------------------------------------------------------- spinning */
+
+static weft_pool_t *make_spin_pool(const char *name, unsigned max, unsigned spin_us)
+{
+    weft_pool_options_t o;
+    weft_pool_options_init(&o);
+    o.name = name;
+    o.max_threads = max;
+    o.spin_us = spin_us;
+    return weft_pool_new(&o, NULL);
+}
+
+static void test_spin_options(void)
+{
+    weft_pool_options_t o;
+    weft_pool_options_init(&o);
+    check_uint(o.spin_us, ==, 50);
+    weft_pool_options_init_cpu(&o);
+    check_uint(o.spin_us, ==, 50);
+    o.spin_us = 10001;
+    int err = 0;
+    check_ptr(weft_pool_new(&o, &err), ==, NULL);
+    check_err(err, WEFT_EINVAL);
+    /* Without spinning every job still runs. */
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_spin_pool("nospin", 2, 0);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    for (int i = 0; i < 100; i++) {
+        check_err(weft_pool_submit(pool, count_job, count_done, &g, NULL), 0);
+        gate_wait_hooked(&g, 1);
+    }
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.ran), ==, 100);
+    gate_destroy(&g);
+}
+
+/* One job in flight at a time, each sent the moment the last one's hook ran: the worker is
+ * then watching the queue, and takes each job without being woken. None is lost. */
+static void test_spin_takes_next_job(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_spin_pool("spin", 2, 10000);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    int n = t_under_valgrind() ? 200 : 5000;
+    for (int i = 0; i < n; i++) {
+        check_err(weft_pool_submit(pool, count_job, count_done, &g, NULL), 0);
+        gate_wait_hooked(&g, 1);
+    }
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.ran), ==, n);
+    check_int(atomic_load(&g.done_ok), ==, n);
+    gate_destroy(&g);
+}
+
+/* Two jobs sent while one worker watches the queue: it takes one and the second wakes the
+ * other worker, so the two run at the same time (neither waits for the spinner). */
+static void test_spin_second_job_wakes_another(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_spin_pool("spin2", 2, 10000);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    for (int i = 0; i < 2; i++)
+        check_err(weft_pool_submit(pool, gated_job, count_done, &g, NULL), 0);
+    gate_wait_started(&g, 2); /* both threads exist */
+    gate_release(&g, 2);
+    gate_wait_hooked(&g, 2);
+    for (int round = 0; round < 20; round++) {
+        check_err(weft_pool_submit(pool, count_job, count_done, &g, NULL), 0);
+        gate_wait_hooked(&g, 1); /* its worker now watches the queue (for up to 10 ms) */
+        /* One batch: both are queued under one hold of the lock, so the spinner cannot take
+         * the first before the second is queued. */
+        weft_pool_batch_job_t two[2] = {{.fn = gated_job, .done = count_done, .arg = &g},
+                                        {.fn = gated_job, .done = count_done, .arg = &g}};
+        check_uint(weft_pool_submit_batch(pool, two, 2), ==, 2);
+        gate_wait_started(&g, 2); /* both run at once: hangs (watchdog) if one waited */
+        gate_release(&g, 2);
+        gate_wait_hooked(&g, 2);
+    }
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&g.done), ==, 2 + 20 * 3);
+    gate_destroy(&g);
+}
+
+/* A stop while a worker watches the queue returns once the watch ends. */
+static void test_stop_while_spinning(void)
+{
+    gate_t g;
+    gate_init(&g);
+    weft_pool_t *pool = make_spin_pool("spin-stop", 1, 10000);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    check_err(weft_pool_submit(pool, count_job, count_done, &g, NULL), 0);
+    gate_wait_hooked(&g, 1);
+    check_err(weft_pool_stop(pool, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER), 0);
+    check_uint(pool_stats(pool).threads, ==, 0);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, 0), 0);
+    gate_destroy(&g);
+}
+
 int main(void)
 {
     TEST(test_submit_runs_job_then_hook(),
@@ -1157,5 +1321,17 @@ int main(void)
     TEST(test_free_from_nested_stop_hook(), "a hook of a pool's stop that stops another pool "
                                             "and then frees its own gets WEFT_EWRONGTHREAD");
     TEST(test_foreign_id(), "a job id from one pool cancels nothing in another (WEFT_ENOENT)");
+    TEST(test_submit_batch(), "a batch is queued in order under one lock; each entry says how "
+                              "it went and only accepted ones get their hook");
+    TEST(test_submit_batch_refused(),
+         "a batch to a NULL or stopped pool refuses every entry and calls no hook");
+    TEST(test_spin_options(), "spin_us defaults to 50, over 10000 is refused, and 0 turns "
+                              "spinning off without losing jobs");
+    TEST(test_spin_takes_next_job(),
+         "a worker watching the queue takes the next job sent right after a reply; none is lost");
+    TEST(test_spin_second_job_wakes_another(),
+         "a second job sent while a worker watches the queue wakes another worker at once");
+    TEST(test_stop_while_spinning(), "stopping a pool while a worker watches the queue returns "
+                                     "and leaves no thread");
     return done_testing();
 }

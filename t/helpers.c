@@ -27,11 +27,27 @@ weft_reactor_t *t_reactor(bool manual)
     return r;
 }
 
+/* libuv 1.44's UV_RUN_ONCE runs due timers before it polls: a timer that sets the flag there
+ * would leave the poll blocking with nothing more to come (a hang seen under valgrind). A
+ * prepare handle, which runs just before the poll, stops the loop once the flag is set. */
+static void stop_if_flag(uv_prepare_t *h)
+{
+    if (*(const int *)h->data)
+        uv_stop(h->loop);
+}
+
 bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit)
 {
     uv_loop_t *loop = weft_reactor_get_uv_loop(r);
+    uv_prepare_t guard;
+    uv_prepare_init(loop, &guard);
+    guard.data = (void *)flag;
+    uv_prepare_start(&guard, stop_if_flag);
+    uv_unref((uv_handle_t *)&guard);
     for (unsigned i = 0; i < limit && !*flag; i++)
         uv_run(loop, UV_RUN_ONCE);
+    uv_close((uv_handle_t *)&guard, NULL);
+    uv_run(loop, UV_RUN_NOWAIT); /* the close completes before guard goes out of scope */
     return *flag != 0;
 }
 

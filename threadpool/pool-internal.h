@@ -86,6 +86,9 @@ struct weft_pool_s {
     unsigned room_waiters;
     unsigned running;
     bool closed;
+    unsigned spinning;   /* workers watching for work before they sleep (0 or 1) */
+    bool spin_claimed;   /* a submit has counted on the spinning worker to take its job */
+    atomic_uint submits; /* bumped by each queued job: what a spinning worker watches */
     size_t queue_limit;
     uint64_t submitted, completed;
 
@@ -97,6 +100,7 @@ struct weft_pool_s {
     char *name;
     size_t stack_size;
     uint64_t idle_timeout_ns;
+    uint64_t spin_ns; /* how long a worker that just finished a job watches for the next */
     weft_pool_sched_t sched;
     int target_nice; /* nice value for threads; INT32_MIN: leave as inherited */
 

@@ -71,6 +71,11 @@ typedef struct {
     size_t stack_size;        /* bytes per thread, rounded up to the page size. 0: 4 MiB */
     weft_pool_sched_t sched;  /* scheduling class of the threads. Default NORMAL (CPU: BATCH) */
     int nice_offset;          /* added to each thread's nice value, 0..19. Default 0 (CPU: 5) */
+    unsigned spin_us;         /* a worker that finishes a job and finds the queue empty
+                               * watches it this long before it sleeps (one worker per pool at
+                               * a time, yielding the CPU as it watches), so that a job sent
+                               * right after a reply needs no thread wake-up. 0..10000; 0: never.
+                               * Default 50 (not zero: the options_init functions set it) */
 } weft_pool_options_t;
 
 /* Fills opts with the defaults for a general (blocking I/O) pool: every field as documented
@@ -87,7 +92,8 @@ WEFT_EXPORT void weft_pool_options_init_cpu(weft_pool_options_t *opts);
  * opts is borrowed for the call (NULL: the weft_pool_options_init defaults). Returns an owned
  * pool, released with weft_pool_free. Thread: any.
  * Returns: the pool, and *err (if err is not NULL) set to 0; NULL and *err set to
- * WEFT_EINVAL if min_threads > max_threads, nice_offset is outside 0..19, or sched is not a
+ * WEFT_EINVAL if min_threads > max_threads, nice_offset is outside 0..19, spin_us is over
+ * 10000, or sched is not a
  * weft_pool_sched_t; WEFT_ENOMEM when out of memory.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err);
@@ -134,6 +140,29 @@ WEFT_EXPORT WEFT_NODISCARD int weft_pool_submit_ex(weft_pool_t *pool,
                                                    const weft_job_options_t *opts, weft_job_fn fn,
                                                    weft_job_done_fn done, void *arg,
                                                    weft_job_id_t *id);
+
+/* One job of a weft_pool_submit_batch call: the caller fills the inputs, the call the outputs. */
+typedef struct {
+    weft_job_fn fn;            /* in: the job (NULL: this entry fails with WEFT_EINVAL) */
+    weft_job_done_fn done;     /* in: its completion hook, or NULL */
+    void *arg;                 /* in: borrowed, as for weft_pool_submit */
+    const char *name;          /* in: as weft_job_options_t.name */
+    uint64_t start_timeout_ms; /* in: as weft_job_options_t.start_timeout_ms */
+    weft_job_id_t id;          /* out: the job's handle when rc is 0 */
+    int rc;                    /* out: what weft_pool_submit would have returned */
+} weft_pool_batch_job_t;
+
+/*
+ * Queues the n jobs of the array under one acquisition of the pool's lock, in order, as n
+ * calls of weft_pool_submit_ex would (never waiting for room: a job that finds the queue full
+ * gets WEFT_EOVERLOAD). Each entry says how it went in rc; an entry with rc 0 gets its hook
+ * called exactly once, one with an error never. Made for a submitter that gathers the jobs of
+ * one loop iteration (the bridge does): it pays for the lock, and for the cache lines the
+ * workers share, once per batch. jobs is borrowed for the call. Thread: any.
+ * Returns: how many entries were queued (rc 0); 0 for n == 0; with a NULL pool every entry
+ * gets WEFT_EINVAL.
+ */
+WEFT_EXPORT size_t weft_pool_submit_batch(weft_pool_t *pool, weft_pool_batch_job_t *jobs, size_t n);
 
 /*
  * Cancels the job id. A queued job is removed and its hook runs with WEFT_ECANCELED on this
@@ -198,7 +227,7 @@ typedef struct {
     uint64_t cancelled; /* jobs removed from the queue by cancel or a cancelling stop */
     uint64_t threads_started;
     weft_pool_hist_t queue_wait; /* submit to start, for jobs that ran */
-    weft_pool_hist_t run_time;   /* start to end of the job function */
+    weft_pool_hist_t run_time;   /* start to end of the job function and its hook */
 } weft_pool_stats_t;
 
 /* Copies a snapshot of pool's counters into *out (borrowed). Works at any time, after a stop

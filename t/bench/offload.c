@@ -26,9 +26,10 @@
  *   offload                  pool sizes 4 then 2 (what `make bench` runs)
  *   offload --pool P         one pool size
  *   offload --callgrind N P [libuv]
- *                            weft only (or libuv only): N trivial offloads at K = 64 on P
- *                            threads after a warm-up of N, for valgrind --tool=callgrind
- *                            (doc/bench.md)
+ *                            weft only (or libuv only): N trivial offloads at K = 64 (or
+ *                            $OFFLOAD_K) on P threads after a warm-up of N, for valgrind
+ *                            --tool=callgrind (doc/bench.md); weft's side without its poll
+ *                            window and spinning, whose waits callgrind would count
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -526,12 +527,23 @@ static double twisted_throughput(unsigned p)
         printf("skip: twisted (%s not found: run from the source tree)\n", script);
         return 0;
     }
-    if (system("python3 -c 'import twisted' >/dev/null 2>&1") != 0) {
-        printf("skip: twisted not installed\n");
+    /* Debian's python3-twisted lives in the system interpreter, which a python3 first on
+     * PATH (pyenv, a virtualenv) may hide: try $PYTHON, then /usr/bin/python3, then python3. */
+    const char *candidates[] = {getenv("PYTHON"), "/usr/bin/python3", "python3"};
+    const char *python = NULL;
+    char cmd[512];
+    for (size_t i = 0; i < sizeof(candidates) / sizeof(candidates[0]) && python == NULL; i++) {
+        if (candidates[i] == NULL || candidates[i][0] == '\0')
+            continue;
+        snprintf(cmd, sizeof(cmd), "%s -c 'import twisted' >/dev/null 2>&1", candidates[i]);
+        if (system(cmd) == 0)
+            python = candidates[i];
+    }
+    if (python == NULL) {
+        printf("skip: twisted not installed (apt-get install python3-twisted)\n");
         return 0;
     }
-    char cmd[256];
-    snprintf(cmd, sizeof(cmd), "python3 %s %d %u %u", script, TWISTED_N, K_MAX, p);
+    snprintf(cmd, sizeof(cmd), "%s %s %d %u %u", python, script, TWISTED_N, K_MAX, p);
     fflush(stdout);
     FILE *f = popen(cmd, "r");
     double tput = 0;
@@ -710,18 +722,32 @@ static void bench_pool(unsigned p, bool with_twisted)
  * nothing: the instruction counts of two N differ by 2 * delta-N offloads (doc/bench.md). */
 static void bench_callgrind(uint64_t n, unsigned p, bool libuv)
 {
+    const char *ks = getenv("OFFLOAD_K");
+    unsigned k = ks != NULL && atoi(ks) > 0 && atoi(ks) <= K_MAX ? (unsigned)atoi(ks) : 64;
     if (libuv) {
         uv_pool_used = true;
         if (uv_loop_init(&uloop) != 0)
             abort();
-        uv_throughput(64, n, NULL);
-        uv_throughput(64, n, NULL);
+        uv_throughput(k, n, NULL);
+        uv_throughput(k, n, NULL);
         if (uv_loop_close(&uloop) != 0)
             abort();
     } else {
         weft_open(p);
-        weft_throughput(64, n, NULL);
-        weft_throughput(64, n, NULL);
+        /* Instructions of the path itself: no poll window and no spinning worker, whose
+         * waiting loops callgrind would count as work (they trade CPU for wall time). */
+        if (weft_reactor_set_offload_poll_us(wr, 0) != 0)
+            abort();
+        if (wpool == NULL) {
+            weft_pool_options_t po;
+            weft_pool_options_init_cpu(&po);
+            po.max_threads = p;
+            po.spin_us = 0;
+            if ((wpool = weft_pool_new(&po, NULL)) == NULL)
+                abort();
+        }
+        weft_throughput(k, n, NULL);
+        weft_throughput(k, n, NULL);
         weft_close();
     }
 }

@@ -1,0 +1,378 @@
+/* SPDX-License-Identifier: MIT */
+/* The offload fast path: offloads made inside a weft callback reach their pool in one batch
+ * when the callback returns (cancelled, refused or accepted, each deferred fires once), the
+ * loop's poll window after a submit, and its environment default. Gates, never sleeps. */
+#include <semaphore.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <weft/bridge.h>
+#include <weft/deferred.h>
+#include <weft/error.h>
+#include <weft/failure.h>
+#include <weft/log.h>
+#include <weft/time.h>
+
+#include "helpers.h"
+#include "tap.h"
+
+static sem_t started, gate;
+static atomic_int runs;
+
+/* A job that returns its argument (a small integer, nothing to free). */
+static weft_result_t echo_job(void *arg)
+{
+    atomic_fetch_add(&runs, 1);
+    return weft_ok(arg, NULL);
+}
+
+/* A job that holds its worker until the gate opens. */
+static weft_result_t gated_job(void *arg)
+{
+    sem_post(&started);
+    while (sem_wait(&gate) != 0)
+        ;
+    return echo_job(arg);
+}
+
+/* What happened to one deferred. */
+typedef struct {
+    int fired;
+    intptr_t value;
+    const weft_failure_type_t *type;
+    int code;
+    int *order; /* if set: the value is appended here, at *order_len */
+    int *order_len;
+} seen_t;
+
+static weft_result_t seen_ok(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)free_fn;
+    seen_t *s = arg;
+    s->fired++;
+    s->value = (intptr_t)value;
+    if (s->order != NULL)
+        s->order[(*s->order_len)++] = (int)(intptr_t)value;
+    return weft_ok(NULL, NULL);
+}
+
+static weft_result_t seen_err(weft_failure_t *f, void *arg)
+{
+    seen_t *s = arg;
+    s->fired++;
+    s->type = weft_failure_type(f);
+    s->code = weft_failure_code(f);
+    weft_failure_free(f);
+    return weft_ok(NULL, NULL);
+}
+
+static void watch(weft_deferred_t *d, seen_t *s)
+{
+    check_err(weft_deferred_add_callbacks(d, seen_ok, s, seen_err, s), 0);
+    weft_deferred_unref(d);
+}
+
+static void run_until_idle(weft_reactor_t *r)
+{
+    weft_bridge_stats_t st;
+    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
+        t_run_once(r);
+}
+
+static weft_reactor_t *reactor_with_cpu_threads(unsigned n)
+{
+    weft_reactor_t *r = t_reactor(false);
+    check_err(weft_reactor_set_default_pool_threads(r, WEFT_POOL_KIND_CPU, n), 0);
+    return r;
+}
+
+static void reset(void)
+{
+    sem_init(&started, 0, 0);
+    sem_init(&gate, 0, 0);
+    atomic_store(&runs, 0);
+}
+
+/* ------------------------------------------------------------------ batching */
+
+#define N_BATCH 5
+
+typedef struct {
+    weft_reactor_t *r;
+    seen_t seen[N_BATCH];
+    int order[N_BATCH];
+    int order_len;
+    uint64_t submitted_inside; /* the pool's count of submits, read inside the callback */
+    int fired_inside;
+} batch_t;
+
+static void submit_five(void *arg)
+{
+    batch_t *b = arg;
+    for (int i = 0; i < N_BATCH; i++) {
+        weft_deferred_t *d =
+            weft_defer_to_thread(b->r, echo_job, (void *)(intptr_t)(i + 1), NULL, NULL);
+        b->seen[i].order = b->order;
+        b->seen[i].order_len = &b->order_len;
+        watch(d, &b->seen[i]);
+    }
+    weft_pool_stats_t ps;
+    weft_pool_get_stats(weft_reactor_default_pool(b->r, WEFT_POOL_KIND_CPU, NULL), &ps);
+    b->submitted_inside = ps.submitted;
+    for (int i = 0; i < N_BATCH; i++)
+        b->fired_inside += b->seen[i].fired;
+}
+
+static void test_batched_at_callback_end(void)
+{
+    reset();
+    batch_t b = {.r = reactor_with_cpu_threads(1)};
+    check_err(weft_reactor_call_soon(b.r, submit_five, &b), 0);
+    t_run_once(b.r);
+    run_until_idle(b.r);
+    check_uint(b.submitted_inside, ==, 0); /* still gathered while the callback ran */
+    check_int(b.fired_inside, ==, 0);
+    weft_pool_stats_t ps;
+    weft_pool_get_stats(weft_reactor_default_pool(b.r, WEFT_POOL_KIND_CPU, NULL), &ps);
+    check_uint(ps.submitted, ==, N_BATCH);
+    check_int(b.order_len, ==, N_BATCH);
+    for (int i = 0; i < N_BATCH; i++) {
+        check_int(b.seen[i].fired, ==, 1);
+        check_int(b.order[i], ==, i + 1); /* one worker: delivered in submit order */
+    }
+    t_teardown(b.r);
+}
+
+/* Outside any weft callback (here: the test's main code) an offload reaches the pool at once. */
+static void test_outside_callback_at_once(void)
+{
+    reset();
+    weft_reactor_t *r = reactor_with_cpu_threads(1);
+    seen_t s = {0};
+    watch(weft_defer_to_thread(r, echo_job, (void *)7, NULL, NULL), &s);
+    weft_pool_stats_t ps;
+    weft_pool_get_stats(weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL), &ps);
+    check_uint(ps.submitted, ==, 1);
+    run_until_idle(r);
+    check_int(s.fired, ==, 1);
+    check_int(s.value, ==, 7);
+    t_teardown(r);
+}
+
+typedef struct {
+    weft_reactor_t *r;
+    seen_t kept, cancelled;
+    int cancelled_fired_inside;
+} cancel_t;
+
+static void submit_and_cancel(void *arg)
+{
+    cancel_t *c = arg;
+    weft_deferred_t *d = weft_defer_to_thread(c->r, echo_job, (void *)1, NULL, NULL);
+    weft_deferred_t *keep = weft_deferred_ref(d);
+    watch(d, &c->cancelled);
+    check_err(weft_deferred_cancel(keep), 0);
+    c->cancelled_fired_inside = c->cancelled.fired;
+    weft_deferred_unref(keep);
+    watch(weft_defer_to_thread(c->r, echo_job, (void *)2, NULL, NULL), &c->kept);
+}
+
+static void test_cancel_before_batch(void)
+{
+    reset();
+    cancel_t c = {.r = reactor_with_cpu_threads(1)};
+    check_err(weft_reactor_call_soon(c.r, submit_and_cancel, &c), 0);
+    t_run_once(c.r);
+    run_until_idle(c.r);
+    check_int(c.cancelled_fired_inside, ==, 1); /* at once, as for a queued job */
+    check_int(c.cancelled.fired, ==, 1);
+    check_ptr(c.cancelled.type, ==, &weft_cancelled_error_type);
+    check_int(c.kept.fired, ==, 1);
+    check_int(c.kept.value, ==, 2);
+    check_int(atomic_load(&runs), ==, 1); /* the cancelled job never ran */
+    weft_pool_stats_t ps;
+    weft_pool_get_stats(weft_reactor_default_pool(c.r, WEFT_POOL_KIND_CPU, NULL), &ps);
+    check_uint(ps.submitted, ==, 1); /* and never reached the pool */
+    weft_bridge_stats_t st;
+    weft_bridge_get_stats(c.r, &st);
+    check_uint(st.cancelled, ==, 1);
+    check_uint(st.in_flight, ==, 0);
+    t_teardown(c.r);
+}
+
+typedef struct {
+    weft_reactor_t *r;
+    weft_pool_t *pool;
+    seen_t s[3];
+    int fired_inside;
+} overload_t;
+
+static void submit_past_limit(void *arg)
+{
+    overload_t *o = arg;
+    for (int i = 0; i < 3; i++)
+        watch(weft_defer_to_pool(o->r, o->pool, echo_job, (void *)(intptr_t)(i + 1), NULL, NULL),
+              &o->s[i]);
+    for (int i = 0; i < 3; i++)
+        o->fired_inside += o->s[i].fired;
+}
+
+static void test_overload_in_batch(void)
+{
+    reset();
+    overload_t o = {.r = t_reactor(false)};
+    weft_pool_options_t po;
+    weft_pool_options_init(&po);
+    po.max_threads = 1;
+    po.queue_limit = 1;
+    o.pool = weft_pool_new(&po, NULL);
+    seen_t holder = {0};
+    watch(weft_defer_to_pool(o.r, o.pool, gated_job, (void *)9, NULL, NULL), &holder);
+    while (sem_wait(&started) != 0)
+        ;
+    check_err(weft_reactor_call_soon(o.r, submit_past_limit, &o), 0);
+    t_run_once(o.r);
+    check_int(o.fired_inside, ==, 0);
+    /* The callback has returned: the first fits the queue, the others are refused now. */
+    check_int(o.s[0].fired, ==, 0);
+    check_int(o.s[1].fired, ==, 1);
+    check_ptr(o.s[1].type, ==, &weft_overload_error_type);
+    check_err(o.s[1].code, WEFT_EOVERLOAD);
+    check_int(o.s[2].fired, ==, 1);
+    check_err(o.s[2].code, WEFT_EOVERLOAD);
+    weft_bridge_stats_t st;
+    weft_bridge_get_stats(o.r, &st);
+    check_uint(st.refused, ==, 2);
+    check_uint(st.submitted, ==, 2); /* the holder and the one that fitted */
+    sem_post(&gate);
+    run_until_idle(o.r);
+    check_int(holder.fired, ==, 1);
+    check_int(o.s[0].fired, ==, 1);
+    check_int(o.s[0].value, ==, 1);
+    t_teardown(o.r);
+    check_err(weft_pool_free(o.pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+}
+
+/* A callback of a delivered result submits again: still one batch per callback, and a
+ * thousand round trips all complete (the completion stack and the batch feed each other). */
+typedef struct {
+    weft_reactor_t *r;
+    int left, done;
+} chain_t;
+
+static weft_result_t chain_next(void *value, weft_free_fn free_fn, void *arg);
+
+static void chain_submit(chain_t *c)
+{
+    weft_deferred_t *d = weft_defer_to_thread(c->r, echo_job, (void *)1, NULL, NULL);
+    check_err(weft_deferred_add_callback(d, chain_next, c), 0);
+    weft_deferred_unref(d);
+}
+
+static weft_result_t chain_next(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)value;
+    (void)free_fn;
+    chain_t *c = arg;
+    c->done++;
+    if (--c->left > 0) {
+        chain_submit(c);
+        chain_submit(c); /* two in flight per finished one, until left runs out */
+        c->left--;
+    }
+    return weft_ok(NULL, NULL);
+}
+
+static void chain_start(void *arg)
+{
+    chain_submit(arg);
+}
+
+static void test_submits_from_results(void)
+{
+    reset();
+    chain_t c = {.r = reactor_with_cpu_threads(2), .left = 1000};
+    check_err(weft_reactor_call_soon(c.r, chain_start, &c), 0);
+    t_run_once(c.r);
+    run_until_idle(c.r);
+    weft_bridge_stats_t st;
+    weft_bridge_get_stats(c.r, &st);
+    check_uint(st.succeeded, ==, (uint64_t)c.done);
+    check_uint(st.submitted, ==, (uint64_t)c.done);
+    check_int(atomic_load(&runs), ==, c.done);
+    check_int(c.done, >=, 1000);
+    t_teardown(c.r);
+}
+
+/* ------------------------------------------------------------------ the poll window */
+
+static void test_poll_setting(void)
+{
+    reset();
+    weft_reactor_t *r = reactor_with_cpu_threads(1);
+    check_err(weft_reactor_set_offload_poll_us(r, WEFT_OFFLOAD_POLL_US_MAX + 1), WEFT_EINVAL);
+    unsigned settings[] = {0, WEFT_OFFLOAD_POLL_US_MAX, 50};
+    for (size_t k = 0; k < sizeof(settings) / sizeof(settings[0]); k++) {
+        check_err(weft_reactor_set_offload_poll_us(r, settings[k]), 0);
+        seen_t s = {0};
+        watch(weft_defer_to_thread(r, echo_job, (void *)(intptr_t)(k + 1), NULL, NULL), &s);
+        run_until_idle(r);
+        check_int(s.fired, ==, 1);
+        check_int(s.value, ==, (intptr_t)(k + 1));
+    }
+    t_teardown(r);
+}
+
+static int warnings;
+
+static void count_warnings(const weft_log_record_t *rec, void *arg)
+{
+    (void)arg;
+    if (rec->level >= WEFT_LOG_WARN)
+        warnings++;
+}
+
+static void test_poll_env(void)
+{
+    weft_log_set_sink(count_warnings, NULL);
+    unsetenv("WEFT_OFFLOAD_POLL_US");
+    check_uint(weft_default_offload_poll_us(), ==, WEFT_OFFLOAD_POLL_US_DEFAULT);
+    setenv("WEFT_OFFLOAD_POLL_US", "0", 1);
+    check_uint(weft_default_offload_poll_us(), ==, 0);
+    setenv("WEFT_OFFLOAD_POLL_US", "250", 1);
+    check_uint(weft_default_offload_poll_us(), ==, 250);
+    check_int(warnings, ==, 0);
+    const char *bad[] = {"-1", "10001", "12us", " 5", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        setenv("WEFT_OFFLOAD_POLL_US", bad[i], 1);
+        check_uint(weft_default_offload_poll_us(), ==, WEFT_OFFLOAD_POLL_US_DEFAULT);
+    }
+    check_int(warnings, ==, 4); /* every bad value but the empty one is named in the log */
+    unsetenv("WEFT_OFFLOAD_POLL_US");
+    weft_log_set_sink(NULL, NULL);
+}
+
+int main(void)
+{
+    TEST(test_batched_at_callback_end(),
+         "offloads made inside a callback reach the pool together when it returns, and their "
+         "results come back in submit order");
+    TEST(test_outside_callback_at_once(),
+         "an offload made outside any weft callback reaches the pool at once");
+    TEST(test_cancel_before_batch(),
+         "cancelling an offload before its callback returns fails it at once with "
+         "CancelledError, and the job never reaches the pool");
+    TEST(test_overload_in_batch(),
+         "offloads of one callback past the pool's queue limit fail with OverloadError when "
+         "the callback returns; the rest run");
+    TEST(test_submits_from_results(),
+         "results whose callbacks offload again keep the pool fed until every job is done");
+    TEST(test_poll_setting(),
+         "the loop's poll window after a submit is settable from 0 to its maximum and "
+         "results arrive either way");
+    TEST(test_poll_env(), "WEFT_OFFLOAD_POLL_US sets the default poll window; a bad value is "
+                          "ignored with a warning");
+    return done_testing();
+}
