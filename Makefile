@@ -121,6 +121,12 @@ PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
+# Plugins (reactor/app/plugin.h): the example's and the tests', built as shared objects into
+# $(BUILD)/plugins/ with their sidecars. They take weft from the program that loads them
+# (weft-run exports the whole library), so they are linked without libweft.
+PLUGIN_SRCS := $(wildcard examples/*-plugin/*.c t/plugins/*.c)
+PLUGINS := $(addprefix $(BUILD)/plugins/,$(notdir $(PLUGIN_SRCS:.c=.so) $(PLUGIN_SRCS:.c=.plugin)))
+
 TEST_SRCS := $(sort $(wildcard t/[0-9][0-9]-*.c))
 TESTS := $(TEST_SRCS:.c=.t)
 TEST_HELPER_SRCS := $(filter-out $(TEST_SRCS),$(wildcard t/*.c))
@@ -168,7 +174,7 @@ NO_ASLR := $(if $(filter tsan,$(VARIANT)),$(shell command -v setarch >/dev/null 
 	echo setarch $$(uname -m) -R))
 
 check: deps-check
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
 	$(TEST_ENV) $(NO_ASLR) $(PROVE) $(PROVE_FLAGS) t/
 
 asan ubsan tsan debug:
@@ -177,7 +183,7 @@ asan ubsan tsan debug:
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: deps-valgrind
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
@@ -213,9 +219,23 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 		-e 's|@LIBS_PRIVATE@|-lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
+# weft-run loads plugins that call weft: it links the whole library and exports its symbols.
+PROGRAM_LIB = $(STATIC_LIB)
+$(BUILD)/weft-run: PROGRAM_LIB = -rdynamic -Wl,--whole-archive $(STATIC_LIB) -Wl,--no-whole-archive
+
 $(PROGRAMS): $(BUILD)/%: programs/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(PROGRAM_LIB) $(LIB_DEPS)
+
+define plugin_rules
+$(BUILD)/plugins/$(notdir $(1:.c=.so)): $(1) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $$(@D)
+	$$(CC) $$(ALL_CFLAGS) -shared $$(ALL_LDFLAGS) -o $$@ $$<
+$(BUILD)/plugins/$(notdir $(1:.c=.plugin)): $(1:.c=.plugin)
+	@mkdir -p $$(@D)
+	cp $$< $$@
+endef
+$(foreach p,$(PLUGIN_SRCS),$(eval $(call plugin_rules,$(p))))
 
 $(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)
@@ -257,7 +277,7 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	examples/*.[ch] examples/*/*.[ch]))
+	t/plugins/*.[ch] examples/*.[ch] examples/*/*.[ch]))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib

@@ -60,7 +60,9 @@ extern "C" {
     XX(EWRONGTHREAD, WEFT__OWN_BASE - 3, "called from a thread this function forbids")             \
     XX(EEOF, WEFT__OWN_BASE - 4, "end of stream")                                                  \
     XX(ESYNTAX, WEFT__OWN_BASE - 5, "syntax error in configuration or input")                      \
-    XX(ENOTRUNNING, WEFT__OWN_BASE - 6, "not running")
+    XX(ENOTRUNNING, WEFT__OWN_BASE - 6, "not running")                                             \
+    XX(EPLUGIN, WEFT__OWN_BASE - 7, "not a weft plugin: cannot be loaded or has no descriptor")    \
+    XX(EVERSION, WEFT__OWN_BASE - 8, "built for another version of weft's plugin ABI")
 
 /* The codes: WEFT_EINVAL, WEFT_EOVERLOAD ... WEFT_OK is 0. */
 typedef enum {

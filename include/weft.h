@@ -21,5 +21,11 @@
 #include <weft/transport.h>
 #include <weft/tcp.h>
 #include <weft/framed.h>
+#include <weft/pool-service.h>
+#include <weft/service.h>
+#include <weft/timer-service.h>
+#include <weft/config.h>
+#include <weft/app.h>
+#include <weft/plugin.h>
 
 #endif /* WEFT_H */
