@@ -24,6 +24,7 @@
 #include <weft/pool-service.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>
+#include <weft/tcp-service.h>
 #include <weft/config.h>
 #include <weft/app.h>
 #include <weft/plugin.h>
