@@ -17,6 +17,7 @@
 #include <weft/task.h>
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
+#include <weft/dbpool.h>
 #include <weft/framing.h>
 #include <weft/transport.h>
 #include <weft/tcp.h>
