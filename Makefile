@@ -71,7 +71,9 @@ BUILD := build/$(VARIANT)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))
 # pkg-config is asked once, lazily, at recipe time: after `deps` may have installed it.
 UV_CFLAGS = $(eval UV_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLAGS)
 UV_LIBS = $(eval UV_LIBS := $$(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
-# The database pool's drivers (bridge/db-sqlite.c, bridge/db-postgres.c).
+# The database pool's drivers (bridge/db-sqlite.c, bridge/db-postgres.c). weft.pc names
+# their libraries in Libs.private rather than Requires.private: Debian's libpq.pc asks
+# --static users for archives (libpgcommon, libpgport) that libpq-dev does not ship.
 DB_PKGS := sqlite3 libpq
 DB_CFLAGS = $(eval DB_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(DB_PKGS)))$(DB_CFLAGS)
 DB_LIBS = $(eval DB_LIBS := $$(shell $(PKG_CONFIG) --libs $(DB_PKGS)))$(DB_LIBS)
@@ -222,7 +224,7 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS_PRIVATE@|-lpthread -lm|g' -e 's|@REQUIRES_PRIVATE@|$(DB_PKGS)|g' $< > $@.tmp
+		-e 's|@LIBS_PRIVATE@|$(strip $(DB_LIBS)) -lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # weft-run loads plugins that call weft: it links the whole library and exports its symbols.
