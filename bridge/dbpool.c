@@ -19,10 +19,10 @@
  * stopped reactor refuses goes on the pool's orphan list, which weft_dbpool_free delivers.
  *
  * close() refuses new calls at once and stops the pool from the reactor's I/O pool with a task
- * of the same kind (weft_pool_stop blocks, so never on the loop): queued calls complete with
- * CancelledError, running ones are waited for up to close_timeout_ms, the threads exit and
- * close their connections. `closer_running` keeps weft_dbpool_free away from the pool (and p)
- * until the closer is done with them.
+ * of the same kind (weft_pool_stop blocks, so never on the loop): queued and running calls
+ * are waited for up to close_timeout_ms (queued ones still left then are cancelled), the
+ * threads exit and close their connections. `closer_running` keeps weft_dbpool_free away from the
+ * pool (and p) until the closer is done with them.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -67,13 +67,18 @@ typedef struct weft__db_task_s {
 
 /* ---------------------------------------------------------------- the worker side */
 
+/* Queued calls still run (as Twisted's close lets them) until the deadline; whatever is still
+ * queued then is cancelled, and running calls are left to finish on their own. */
 static weft_result_t close_pool(weft_dbpool_t *p)
 {
-    int rc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, p->o.close_timeout_ms);
+    int rc = weft_pool_stop(p->pool, WEFT_POOL_STOP_DRAIN, p->o.close_timeout_ms);
     if (rc == 0)
         return weft_ok(NULL, NULL);
+    rc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, 0);
+    (void)rc; /* still running: that is the failure below */
     return weft_fail(weft_failure_newf(&weft_timeout_error_type, WEFT_ETIMEDOUT,
-                                       "dbpool close: a job was still running after %llu ms; its "
+                                       "dbpool close: calls were still running after %llu ms; "
+                                       "queued ones are cancelled, and a running one's "
                                        "connection closes when it ends",
                                        (unsigned long long)p->o.close_timeout_ms));
 }
@@ -478,9 +483,14 @@ int weft_dbpool_free(weft_dbpool_t *p)
     if (atomic_load_explicit(&p->closer_running, memory_order_acquire))
         return WEFT_EBUSY;
     p->closing = true;
-    int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_CANCEL, p->o.close_timeout_ms);
-    if (rc != 0)
+    /* Closed already: every thread has been joined and this returns at once. Otherwise this
+     * is the close: calls already made finish within the deadline, as in weft_dbpool_close. */
+    int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_DRAIN, p->o.close_timeout_ms);
+    if (rc != 0) {
+        int crc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, 0); /* the queued rest */
+        (void)crc;
         return rc;
+    }
     /* Every hook has run: completions refused by a stopped reactor are delivered now. */
     deliver_orphans(p);
     if (p->trigger != 0) {

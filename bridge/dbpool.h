@@ -238,19 +238,20 @@ weft_dbpool_run_with_connection(weft_dbpool_t *p, weft_db_interaction_fn fn, voi
 
 /*
  * Closes the pool: from now on every run_* call's deferred fails with weft.ClosedError; calls
- * still queued fail with weft.CancelledError; running ones are waited for up to
- * close_timeout_ms; each thread closes its own connection as it exits. The returned deferred
- * (an owned reference) fires with NULL once every connection is closed, or with a
- * weft.TimeoutError if a job was still running at the deadline (its connection closes when
- * it ends). The waiting happens on the reactor's I/O pool, never on the loop. Calling it again
- * returns the same deferred. Thread: loop.
- * Errors (NULL, *err): WEFT_EINVAL for a NULL pool; WEFT_ENOMEM.
+ * already made (queued or running) are waited for up to close_timeout_ms, and those still
+ * queued then fail with weft.CancelledError; each thread closes its own connection as it
+ * exits. The returned deferred (an owned reference) fires with NULL once every connection is
+ * closed, or with a weft.TimeoutError if a call was still running at the deadline (its
+ * connection closes when it ends). The waiting happens on the reactor's I/O pool, never on the
+ * loop. Calling it again returns the same deferred. Thread: loop. Errors (NULL, *err): WEFT_EINVAL
+ * for a NULL pool; WEFT_ENOMEM.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_dbpool_close(weft_dbpool_t *p, int *err);
 
 /*
- * Releases the pool. If it was not closed, closes it first, waiting on this thread up to
- * close_timeout_ms. weft_dbpool_free(NULL) returns 0. Thread: loop.
+ * Releases the pool. If it was not closed, closes it first as weft_dbpool_close does, but
+ * waiting on this thread, up to close_timeout_ms. weft_dbpool_free(NULL) returns 0.
+ * Thread: loop.
  * Returns: 0 when released; WEFT_EBUSY while a weft_dbpool_close is still waiting (free it
  * once its deferred has fired); WEFT_ETIMEDOUT if a job is still running (nothing is
  * released; call it again later).

@@ -645,14 +645,15 @@ static void test_close_waits_for_interactions(void)
     cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &late);
     check(weft_failure_is(cap_failure(&late), &weft_closed_error_type));
     check_err(weft_dbpool_free(p), WEFT_EBUSY); /* the close is still waiting */
-    /* The queued call is cancelled; the running interaction goes on. */
-    cap_wait(r, &queued);
-    check(weft_failure_is(cap_failure(&queued), &weft_cancelled_error_type));
     check_int(running.fired, ==, 0);
+    check_int(queued.fired, ==, 0);
     check_int(closed.fired, ==, 0);
     sem_post(&g.open);
+    /* The running interaction finishes, then the call queued before the close still runs. */
     cap_wait(r, &running);
     check(cap_ok(&running));
+    cap_wait(r, &queued);
+    check(cap_ok(&queued));
     cap_wait(r, &closed);
     check(cap_ok(&closed));
     check_int(count_rows(r, other, "tx"), ==, 1); /* it committed */
@@ -681,14 +682,19 @@ static void test_close_deadline(void)
     gate2_t g;
     sem_init(&g.started, 0, 0);
     sem_init(&g.open, 0, 0);
-    cap_t running, closed;
+    cap_t running, queued, closed;
     cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
+    cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &queued);
     while (sem_wait(&g.started) != 0)
         ;
     cap_on(weft_dbpool_close(p, NULL), &closed);
-    /* The gate stays shut, so the deadline passes: the close fails, it never hangs. */
+    /* The gate stays shut, so the deadline passes: the close fails, it never hangs, and the
+     * call still queued then is cancelled. */
     cap_wait(r, &closed);
     check(weft_failure_is(cap_failure(&closed), &weft_timeout_error_type));
+    cap_wait(r, &queued);
+    check(weft_failure_is(cap_failure(&queued), &weft_cancelled_error_type));
+    cap_free(&queued);
     check_err(weft_dbpool_free(p), WEFT_ETIMEDOUT); /* the job still runs: nothing released */
     sem_post(&g.open);
     cap_wait(r, &running);
@@ -734,6 +740,24 @@ static void test_cancel_queued_call(void)
     pool_done(r, p);
     sem_destroy(&g.started);
     sem_destroy(&g.open);
+    t_teardown(r);
+}
+
+static void test_free_without_close(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    weft_dbpool_t *p = pool_of(r, 1);
+    if (!check(p != NULL))
+        return;
+    cap_t c[3];
+    for (int i = 0; i < 3; i++)
+        cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &c[i]);
+    check_err(weft_dbpool_free(p), 0); /* closes first: the calls made still run */
+    for (int i = 0; i < 3; i++) {
+        cap_wait(r, &c[i]);
+        check(cap_ok(&c[i]));
+        cap_free(&c[i]);
+    }
     t_teardown(r);
 }
 
@@ -882,9 +906,11 @@ static void run_common_tests(void)
     TEST(test_thread_affinity(),
          "each connection is opened, used and closed on its own worker thread");
     TEST(test_close_waits_for_interactions(),
-         "close cancels queued calls, waits for running interactions, then fires");
-    TEST(test_close_deadline(),
-         "close fails with TimeoutError at its deadline and free refuses until the job ends");
+         "close refuses new calls, lets running and queued ones finish, then fires");
+    TEST(test_close_deadline(), "close at its deadline fails with TimeoutError, cancels queued "
+                                "calls, free waits for the job");
+    TEST(test_free_without_close(),
+         "free of an open pool closes it, letting the calls already made finish");
     TEST(test_cancel_queued_call(), "cancelling a queued call fails it and it never runs");
     TEST(test_on_connect_failure(), "on_connect failure fails the call that needed the connection");
     TEST(test_statement_cache_evicts(),
