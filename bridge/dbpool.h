@@ -186,9 +186,10 @@ WEFT_EXPORT void weft_dbpool_options_init(weft_dbpool_options_t *opts);
  * The pool registers a before-shutdown trigger on r that closes it, so a reactor stop waits
  * for its connections to close. opts is borrowed for the call (NULL: defaults). Returns an
  * owned pool, released with weft_dbpool_free. Thread: loop.
- * Errors (NULL, *err): WEFT_EINVAL for a NULL driver or conninfo, max_connections 0,
- * min_connections > max_connections, or an SQLite in-memory database with max_connections
- * > 1 (logged with the reason); WEFT_ENOMEM.
+ * Errors (NULL, *err): WEFT_EINVAL for a NULL reactor, driver or conninfo, max_connections
+ * 0, min_connections > max_connections, a libpq conninfo libpq cannot parse, or an SQLite
+ * in-memory database with max_connections > 1 (logged with the reason); WEFT_ENOMEM; the
+ * weft pool's creation error.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_dbpool_t *
 weft_dbpool_new(weft_reactor_t *r, const weft_db_driver_t *driver, const char *conninfo,
