@@ -17,24 +17,42 @@ typedef struct {
     weft_db_type_t type;
 } column_t;
 
+/* A point read (a row or two of a few columns) fits in the set's own allocation: the arrays
+ * move to the heap only when they outgrow these. */
+#define SMALL_COLS   4
+#define SMALL_VALUES 8
+#define SMALL_BYTES  256
+
 struct weft_db_result_s {
     size_t ncols, nrows, cap_rows;
     column_t *cols;
     weft_db_value_t *values; /* nrows * ncols */
     char *bytes;
     size_t nbytes, cap_bytes;
+    column_t small_cols[SMALL_COLS];
+    weft_db_value_t small_values[SMALL_VALUES];
+    char small_bytes[SMALL_BYTES];
 };
 
 weft_db_result_t *weft__db_result_new(size_t ncols)
 {
-    weft_db_result_t *rs = weft__calloc(1, sizeof(*rs));
+    weft_db_result_t *rs = weft__malloc(sizeof(*rs));
     if (rs == NULL)
         return NULL;
     rs->ncols = ncols;
-    if (ncols > 0 && (rs->cols = weft__calloc(ncols, sizeof(column_t))) == NULL) {
+    rs->nrows = 0;
+    rs->cols = rs->small_cols;
+    if (ncols > SMALL_COLS && (rs->cols = weft__malloc(ncols * sizeof(column_t))) == NULL) {
         weft__free(rs);
         return NULL;
     }
+    for (size_t c = 0; c < ncols; c++)
+        rs->cols[c] = (column_t){NULL, WEFT_DB_NULL};
+    rs->values = rs->small_values;
+    rs->cap_rows = ncols > 0 ? SMALL_VALUES / ncols : SMALL_VALUES;
+    rs->bytes = rs->small_bytes;
+    rs->nbytes = 0;
+    rs->cap_bytes = SMALL_BYTES;
     return rs;
 }
 
@@ -54,10 +72,16 @@ static int reserve_bytes(weft_db_result_t *rs, size_t more)
 {
     if (rs->cap_bytes - rs->nbytes >= more)
         return 0;
-    size_t cap = rs->cap_bytes ? rs->cap_bytes : 256;
+    size_t cap = rs->cap_bytes;
     while (cap - rs->nbytes < more)
         cap *= 2;
-    char *b = weft__realloc(rs->bytes, cap);
+    char *b;
+    if (rs->bytes == rs->small_bytes) {
+        if ((b = weft__malloc(cap)) != NULL)
+            memcpy(b, rs->bytes, rs->nbytes);
+    } else {
+        b = weft__realloc(rs->bytes, cap);
+    }
     if (b == NULL)
         return WEFT_ENOMEM;
     rs->bytes = b;
@@ -70,7 +94,13 @@ int weft__db_result_add_row(weft_db_result_t *rs, const weft_db_value_t *row)
     if (rs->nrows == rs->cap_rows) {
         size_t cap = rs->cap_rows ? rs->cap_rows * 2 : 4;
         size_t cells = cap * (rs->ncols ? rs->ncols : 1);
-        weft_db_value_t *v = weft__realloc(rs->values, cells * sizeof(*v));
+        weft_db_value_t *v;
+        if (rs->values == rs->small_values) {
+            if ((v = weft__malloc(cells * sizeof(*v))) != NULL && rs->nrows > 0)
+                memcpy(v, rs->values, rs->nrows * rs->ncols * sizeof(*v));
+        } else {
+            v = weft__realloc(rs->values, cells * sizeof(*v));
+        }
         if (v == NULL)
             return WEFT_ENOMEM;
         rs->values = v;
@@ -148,9 +178,12 @@ void weft_db_result_free(weft_db_result_t *rs)
         return;
     for (size_t c = 0; c < rs->ncols; c++)
         weft__free(rs->cols[c].name);
-    weft__free(rs->cols);
-    weft__free(rs->values);
-    weft__free(rs->bytes);
+    if (rs->cols != rs->small_cols)
+        weft__free(rs->cols);
+    if (rs->values != rs->small_values)
+        weft__free(rs->values);
+    if (rs->bytes != rs->small_bytes)
+        weft__free(rs->bytes);
     weft__free(rs);
 }
 
