@@ -87,7 +87,8 @@ ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 # What each target needs; `mk/deps.sh` installs what is missing when run as root and names
 # the apt-get command otherwise. Later issues add their packages here.
 CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
-DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libsqlite3-dev libpq-dev
+# libssl-dev: libcrypto's PBKDF2 for examples/cpu_server (the demo).
+DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libsqlite3-dev libpq-dev libssl-dev
 # postgresql: t/51-dbpool-postgres starts a private server of its own (initdb, pg_ctl).
 DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted postgresql
 ifneq ($(SAN_FLAGS),)
@@ -199,9 +200,10 @@ bench: deps-build
 	@$(MAKE) --no-print-directory $(BENCHES)
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 
+# DEMO_SECONDS, DEMO_ITERATIONS and DEMO_CONNECTIONS from the environment change the run.
 demo: deps-build
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/weft-info
+	@sh mk/demo.sh $(BUILD)
 
 # ---------------------------------------------------------------- compiling and linking
 $(BUILD)/obj/%.o: %.c | deps-build $(STAGED_HEADERS)
@@ -245,9 +247,18 @@ $(BUILD)/plugins/$(notdir $(1:.c=.plugin)): $(1:.c=.plugin)
 endef
 $(foreach p,$(PLUGIN_SRCS),$(eval $(call plugin_rules,$(p))))
 
+# Libraries an example needs beyond weft's (its `Build:` line names the same pkg-config names).
+CRYPTO_CFLAGS = $(eval CRYPTO_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libcrypto))$(CRYPTO_CFLAGS)
+CRYPTO_LIBS = $(eval CRYPTO_LIBS := $$(shell $(PKG_CONFIG) --libs libcrypto))$(CRYPTO_LIBS)
+EXAMPLE_CFLAGS =
+EXAMPLE_LIBS =
+$(BUILD)/examples/cpu_server: EXAMPLE_CFLAGS = $(CRYPTO_CFLAGS)
+$(BUILD)/examples/cpu_server: EXAMPLE_LIBS = $(CRYPTO_LIBS)
+
 $(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+	$(CC) $(ALL_CFLAGS) $(EXAMPLE_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(EXAMPLE_LIBS) \
+		$(LIB_DEPS)
 
 $(TEST_STAMP): FORCE
 	@mkdir -p $(@D)
