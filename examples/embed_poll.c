@@ -123,7 +123,7 @@ int main(int argc, char **argv)
             while ((nl = memchr(buf, '\n', used)) != NULL) { /* one message per line */
                 size_t len = (size_t)(nl - buf) + 1;
                 fwrite(buf, 1, len, stdout);
-                failed += memmem(buf, len, "failed", 6) != NULL;
+                failed += len >= 7 && memcmp(buf + len - 7, "failed\n", 7) == 0;
                 reported++;
                 memmove(buf, buf + len, used - len);
                 used -= len;
