@@ -4,7 +4,7 @@
  *
  *     cpu_load [--host H] --port P [--seconds S] [--connections N] [--password W]
  *
- * Build: cc cpu_load.c $(pkg-config --cflags --libs weft)
+ * Build: cc cpu_load.c $(pkg-config --cflags --libs libuv)
  *
  * Each of the N hash connections (default 4) sends `HASH <W>` and the next one as soon as the
  * answer arrives; the ping connection sends `PING`, waits for `PONG`, pauses 2 ms and sends
@@ -18,7 +18,7 @@
  *     hashes_per_s: <rate>
  *
  * and exits 0; 1 if it could not connect or got no answers; 2 for bad options. A plain libuv
- * program (uv.h comes with weft's pkg-config flags), so the client owes nothing to weft. */
+ * program, so that the measuring side owes nothing to weft. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

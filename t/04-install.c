@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -69,9 +71,17 @@ static void test_install_layout(void)
 {
     /* A clean environment for the inner make: the outer one's MAKEFLAGS would carry its
      * variant (asan, tsan ...) into it. The installed library is the default variant. */
+    /* t/90-examples installs from the same tree at the same time: one make at a time. */
+    char lock[1024];
+    snprintf(lock, sizeof(lock), "%s/build/install.lock", top);
+    int lfd = open(lock, O_RDWR | O_CREAT, 0644);
+    if (lfd >= 0 && flock(lfd, LOCK_EX) != 0)
+        diag("cannot lock %s", lock);
     int rc = sh("env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL %s -C %s install VARIANT=default "
                 "CC='%s' DESTDIR=%s PREFIX=/usr/local",
                 make, top, cc, dest);
+    if (lfd >= 0)
+        close(lfd);
     if (!check_int(rc, ==, 0))
         return;
     char so[64];
