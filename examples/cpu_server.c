@@ -122,10 +122,8 @@ static void do_hash(conn_t *c, const char *password, size_t len)
     }
     if (srv->inline_mode) { /* the foil: the loop thread does the work itself */
         char line[5 + 2 * KEY_LEN + 1];
-        char copy[MAX_PASSWORD + 1];
-        memcpy(copy, password, len);
-        reply(c,
-              hash_line(copy, len, srv->salt, srv->iterations, line) ? line : "ERR PBKDF2 failed");
+        bool ok = hash_line(password, len, srv->salt, srv->iterations, line);
+        reply(c, ok ? line : "ERR PBKDF2 failed");
         return;
     }
     job_t *job = malloc(sizeof(*job) + len);

@@ -28,6 +28,7 @@
 static char build_dir[4096], tmp[64];
 static const char *top;
 static char out[16384];
+static const char *vg_prefix = ""; /* valgrind's command line under make valgrind */
 
 /* PBKDF2-HMAC-SHA256("password", "salt", c, 32), the vectors of RFC 7914's neighbours
  * (draft-josefsson-pbkdf2-test-vectors, SHA-256 edition). */
@@ -66,6 +67,17 @@ static bool start(proc_t *p, const char *name, ...)
             dup2(log, 2);
         close(fds[0]);
         close(fds[1]);
+        if (t_under_valgrind()) { /* make valgrind: the servers' leaks fail their exit code */
+            const char *vg[40] = {"valgrind",
+                                  "-q",
+                                  "--error-exitcode=99",
+                                  "--leak-check=full",
+                                  "--errors-for-leak-kinds=definite,indirect",
+                                  path};
+            for (int i = 1; i <= argc; i++)
+                vg[5 + i] = argv[i];
+            execvp("valgrind", (char *const *)vg);
+        }
         execv(path, (char *const *)argv);
         _exit(127);
     }
@@ -382,7 +394,7 @@ static void test_db_bad_database(void)
 
 static void test_embed_uv(void)
 {
-    int rc = t_sh(out, sizeof(out), "%s/examples/embed_uv 2>&1", build_dir);
+    int rc = t_sh(out, sizeof(out), "%s%s/examples/embed_uv 2>&1", vg_prefix, build_dir);
     check_int(rc, ==, 0);
     check(strstr(out, "job 1: 9592 primes below 100000\n") != NULL);
     check(strstr(out, "job 2: 17984 primes below 200000\n") != NULL);
@@ -397,7 +409,7 @@ static void test_embed_uv(void)
 
 static void test_embed_poll(void)
 {
-    int rc = t_sh(out, sizeof(out), "%s/examples/embed_poll 2>&1", build_dir);
+    int rc = t_sh(out, sizeof(out), "%s%s/examples/embed_poll 2>&1", vg_prefix, build_dir);
     check_int(rc, ==, 0);
     check(strstr(out, "job 1: 5133 primes below 50000\n") != NULL);
     check(strstr(out, "job 2: 9592 primes below 100000\n") != NULL);
@@ -421,6 +433,9 @@ int main(void)
     if (mkdtemp(tmp) == NULL)
         bail_out("mkdtemp failed");
     signal(SIGPIPE, SIG_IGN);
+    if (t_under_valgrind())
+        vg_prefix = "valgrind -q --error-exitcode=99 --leak-check=full "
+                    "--errors-for-leak-kinds=definite,indirect ";
 
     TEST(test_installed_build(),
          "every example builds with its Build: line against an installed weft (pkg-config)");
