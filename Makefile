@@ -201,8 +201,9 @@ bench: deps-build
 	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
 
 # DEMO_SECONDS, DEMO_ITERATIONS and DEMO_CONNECTIONS from the environment change the run.
+# The build uses every CPU unless make was given its own -j.
 demo: deps-build
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc)) all
 	@sh mk/demo.sh $(BUILD)
 
 # ---------------------------------------------------------------- compiling and linking
