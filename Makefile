@@ -97,6 +97,8 @@ DEPS_CHECK += libclang-rt-14-dev
 endif
 endif
 DEPS_VALGRIND := $(DEPS_CHECK) valgrind
+# python3-twisted: the demo's Twisted row (examples/cpu_server_twisted.py).
+DEPS_DEMO := $(DEPS_BUILD) python3-twisted
 DEPS_LINT := $(DEPS_BUILD) clang-format binutils
 
 # ---------------------------------------------------------------- sources
@@ -149,7 +151,7 @@ BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
-	lint format clean help deps-build deps-check deps-valgrind deps-lint FORCE
+	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-demo FORCE
 
 all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
 	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE), $(PROGRAMS) and $(EXAMPLES)"
@@ -168,6 +170,8 @@ deps-valgrind:
 	@sh mk/deps.sh $(DEPS_VALGRIND)
 deps-lint:
 	@sh mk/deps.sh $(DEPS_LINT)
+deps-demo:
+	@sh mk/deps.sh $(DEPS_DEMO)
 
 TEST_ENV = TAP_TIMEOUT=$(TAP_TIMEOUT) WEFT_TOP=$(CURDIR) WEFT_BUILD=$(BUILD) MAKE="$(MAKE)" \
 	CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
@@ -202,7 +206,7 @@ bench: deps-build
 
 # DEMO_SECONDS, DEMO_ITERATIONS and DEMO_CONNECTIONS from the environment change the run.
 # The build uses every CPU unless make was given its own -j.
-demo: deps-build
+demo: deps-demo
 	@$(MAKE) --no-print-directory $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc)) all
 	@sh mk/demo.sh $(BUILD)
 

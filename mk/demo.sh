@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # `make demo`: examples/cpu_server under examples/cpu_load, first hashing on weft's worker pool
-# (weft_defer_to_thread), then hashing inline on the loop as a plain event loop would; prints
-# PING latency and hash throughput of both side by side. Usage: sh mk/demo.sh BUILD_DIR
+# (weft_defer_to_thread), then the same server written with Twisted's deferToThread
+# (examples/cpu_server_twisted.py; skipped if Twisted is missing), then hashing inline on the
+# loop as a plain event loop would; prints PING latency and hash throughput of each side by
+# side. Usage: sh mk/demo.sh BUILD_DIR
 # DEMO_SECONDS (per mode, default 4), DEMO_ITERATIONS (PBKDF2 rounds, default 5000) and
 # DEMO_CONNECTIONS (hash connections, default 4) change the run.
 set -u
@@ -26,12 +28,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# run MODE [server options...]: starts the server on a free port, loads it, stops it.
+# run MODE SERVER [options...]: starts the server on a free port, loads it, stops it.
 run() {
     mode=$1
     shift
     : >"$tmp/$mode.listen"
-    "$server" --port 0 --iterations "$iterations" "$@" >"$tmp/$mode.listen" 2>"$tmp/$mode.log" &
+    "$@" --port 0 --iterations "$iterations" >"$tmp/$mode.listen" 2>"$tmp/$mode.log" &
     pid=$!
     port=
     for _ in $(seq 100); do
@@ -41,7 +43,7 @@ run() {
         sleep 0.1
     done
     if [ -z "$port" ]; then
-        echo "demo: cpu_server ($mode) did not start:" >&2
+        echo "demo: the $mode server did not start:" >&2
         cat "$tmp/$mode.log" >&2
         exit 1
     fi
@@ -57,7 +59,7 @@ run() {
     rc=$?
     pid=
     if [ "$rc" != 0 ]; then
-        echo "demo: cpu_server ($mode) exited with $rc after SIGTERM:" >&2
+        echo "demo: the $mode server exited with $rc after SIGTERM:" >&2
         cat "$tmp/$mode.log" >&2
         exit 1
     fi
@@ -65,8 +67,18 @@ run() {
 
 get() { sed -n "s/^$2: //p" "$tmp/$1.out"; }
 
-run offload
-run inline --inline
+# Twisted: the python3 that has it (a pyenv shim may come first in PATH without it).
+python=
+for py in python3 /usr/bin/python3; do
+    if "$py" -c 'import twisted' 2>/dev/null; then
+        python=$py
+        break
+    fi
+done
+
+run offload "$server"
+[ -n "$python" ] && run twisted "$python" "$(dirname "$0")/../examples/cpu_server_twisted.py"
+run inline "$server" --inline
 
 echo
 echo "weft demo: PBKDF2-HMAC-SHA256, $iterations iterations per HASH, $connections connections" \
@@ -76,6 +88,12 @@ echo
 printf '%-44s %12s %12s %10s\n' "mode" "PING p50 ms" "PING p99 ms" "hashes/s"
 printf '%-44s %12s %12s %10s\n' "offload: weft_defer_to_thread, loop free" \
     "$(get offload ping_p50_ms)" "$(get offload ping_p99_ms)" "$(get offload hashes_per_s)"
+if [ -n "$python" ]; then
+    printf '%-44s %12s %12s %10s\n' "Twisted: deferToThread, same protocol" \
+        "$(get twisted ping_p50_ms)" "$(get twisted ping_p99_ms)" "$(get twisted hashes_per_s)"
+else
+    printf '%-44s %12s\n' "Twisted: not installed (python3-twisted)" "-"
+fi
 printf '%-44s %12s %12s %10s\n' "inline: hash on the loop (a plain event loop)" \
     "$(get inline ping_p50_ms)" "$(get inline ping_p99_ms)" "$(get inline hashes_per_s)"
 echo

@@ -28,6 +28,7 @@
 static char build_dir[4096], tmp[64];
 static const char *top;
 static char out[16384];
+static const char *python;         /* a python3 with Twisted, or NULL */
 static const char *vg_prefix = ""; /* valgrind's command line under make valgrind */
 
 /* PBKDF2-HMAC-SHA256("password", "salt", c, 32), the vectors of RFC 7914's neighbours
@@ -59,6 +60,9 @@ static bool start(proc_t *p, const char *name, ...)
         return false;
     char path[4200];
     snprintf(path, sizeof(path), "%s/examples/%s", build_dir, name);
+    bool py = strstr(name, ".py") != NULL; /* a Python example: python3 examples/<name> */
+    if (py)
+        snprintf(path, sizeof(path), "%s/examples/%s", top, name);
     p->pid = fork();
     if (p->pid == 0) {
         int log = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -67,6 +71,13 @@ static bool start(proc_t *p, const char *name, ...)
             dup2(log, 2);
         close(fds[0]);
         close(fds[1]);
+        if (py) {
+            const char *pargv[34] = {python, path};
+            for (int i = 1; i <= argc; i++)
+                pargv[1 + i] = argv[i];
+            execvp(python, (char *const *)pargv);
+            _exit(127);
+        }
         if (t_under_valgrind()) { /* make valgrind: the servers' leaks fail their exit code */
             const char *vg[40] = {"valgrind",
                                   "-q",
@@ -276,6 +287,23 @@ static void test_cpu_server_inline(void)
     check_int(stop(&p), ==, 0);
 }
 
+static void test_cpu_server_twisted(void)
+{
+    if (python == NULL) {
+        t_skip("Twisted is not installed (python3-twisted; make check installs it as root)");
+        return;
+    }
+    proc_t p;
+    if (!check(start(&p, "cpu_server_twisted.py", "--iterations", "4096", "--port", "0", NULL)))
+        return;
+    char got[1024];
+    check(ask(p.port, "PING\r\nHASH password\r\nBOGUS\r\n", 3, got, sizeof(got)));
+    check(strstr(got, "PONG\r\n") != NULL);
+    check(strstr(got, "HASH " PBKDF2_C4096 "\r\n") != NULL);
+    check(strstr(got, "ERR unknown command") != NULL);
+    check_int(stop(&p), ==, 0);
+}
+
 static void test_cpu_server_bad_options(void)
 {
     check_int(t_sh(out, sizeof(out), "%s/examples/cpu_server --iterations 0 --port 0", build_dir),
@@ -433,6 +461,10 @@ int main(void)
     if (mkdtemp(tmp) == NULL)
         bail_out("mkdtemp failed");
     signal(SIGPIPE, SIG_IGN);
+    if (t_sh(out, sizeof(out), "python3 -c 'import twisted' 2>/dev/null") == 0)
+        python = "python3";
+    else if (t_sh(out, sizeof(out), "/usr/bin/python3 -c 'import twisted' 2>/dev/null") == 0)
+        python = "/usr/bin/python3";
     if (t_under_valgrind())
         vg_prefix = "valgrind -q --error-exitcode=99 --leak-check=full "
                     "--errors-for-leak-kinds=definite,indirect ";
@@ -444,6 +476,8 @@ int main(void)
     TEST(test_cpu_server_vectors(), "cpu_server's --iterations and --salt give RFC's c=1 vector; "
                                     "twenty hashes in flight on one connection all come back");
     TEST(test_cpu_server_inline(), "cpu_server --inline hashes on the loop, answering in order");
+    TEST(test_cpu_server_twisted(), "cpu_server_twisted.py speaks the same protocol with the "
+                                    "same vector and exits 0 on SIGTERM");
     TEST(test_cpu_server_bad_options(), "cpu_server and cpu_load exit 2 with usage on bad options");
     TEST(test_cpu_load(), "cpu_load reports PING percentiles and hashes/s and exits 0");
     TEST(test_db_sqlite(), "db_service sets and gets through SQLite, keeps data across restarts "
