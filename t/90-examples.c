@@ -317,7 +317,7 @@ static void test_cpu_server_bad_options(void)
 static void test_cpu_load(void)
 {
     proc_t p;
-    if (!check(start(&p, "cpu_server", "--iterations", "1000", "--port", "0", NULL)))
+    if (!check(start(&p, "cpu_server", "--iterations", "100", "--port", "0", NULL)))
         return;
     char port[16];
     snprintf(port, sizeof(port), "%d", p.port);
