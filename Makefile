@@ -47,12 +47,14 @@ $(error VARIANT must be one of: $(VARIANTS))
 endif
 SAN_FLAGS :=
 DEBUG_FLAGS :=
+# The debug and asan builds can fail the Nth allocation or thread creation on demand
+# (common/fault-internal.h; t/81, t/82); release builds have no counter at all.
 ifeq ($(VARIANT),debug)
-DEBUG_FLAGS := -DWEFT_DEBUG=1
+DEBUG_FLAGS := -DWEFT_DEBUG=1 -DWEFT_FAULT_INJECTION=1
 endif
 ifeq ($(VARIANT),asan)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-DEBUG_FLAGS := -DWEFT_DEBUG=1
+DEBUG_FLAGS := -DWEFT_DEBUG=1 -DWEFT_FAULT_INJECTION=1
 endif
 ifeq ($(VARIANT),ubsan)
 SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
