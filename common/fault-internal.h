@@ -21,8 +21,9 @@ unsigned long weft__fault_alloc_count(void);
 /* True if the call being counted now is the one to fail. */
 bool weft__fault_alloc_hit(void);
 
-/* The thread pools' pthread_create counts here; a hit fails it with EAGAIN. */
-void weft__fault_thread_arm(unsigned long n);
+/* The thread pools' pthread_create counts here; a hit fails it with EAGAIN. With sticky, the
+ * n-th call and every later one fail (a process out of threads), until the next arm. */
+void weft__fault_thread_arm(unsigned long n, bool sticky);
 unsigned long weft__fault_thread_count(void);
 bool weft__fault_thread_hit(void);
 

@@ -13,12 +13,15 @@
 typedef struct {
     atomic_ulong count;
     atomic_ulong target; /* 0: disarmed */
+    atomic_bool sticky;  /* fail the target and every call after it */
 } fault_counter_t;
 
 static fault_counter_t allocs, threads;
 
-static void arm(fault_counter_t *c, unsigned long n)
+static void arm(fault_counter_t *c, unsigned long n, bool sticky)
 {
+    atomic_store_explicit(&c->target, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->sticky, sticky, memory_order_relaxed);
     atomic_store_explicit(&c->target, n, memory_order_relaxed);
     atomic_store_explicit(&c->count, 0, memory_order_relaxed);
 }
@@ -26,12 +29,15 @@ static void arm(fault_counter_t *c, unsigned long n)
 static bool hit(fault_counter_t *c)
 {
     unsigned long n = atomic_fetch_add_explicit(&c->count, 1, memory_order_relaxed) + 1;
-    return n == atomic_load_explicit(&c->target, memory_order_relaxed);
+    unsigned long target = atomic_load_explicit(&c->target, memory_order_relaxed);
+    if (target == 0)
+        return false;
+    return n == target || (n > target && atomic_load_explicit(&c->sticky, memory_order_relaxed));
 }
 
 void weft__fault_alloc_arm(unsigned long n)
 {
-    arm(&allocs, n);
+    arm(&allocs, n, false);
 }
 
 unsigned long weft__fault_alloc_count(void)
@@ -44,9 +50,9 @@ bool weft__fault_alloc_hit(void)
     return hit(&allocs);
 }
 
-void weft__fault_thread_arm(unsigned long n)
+void weft__fault_thread_arm(unsigned long n, bool sticky)
 {
-    arm(&threads, n);
+    arm(&threads, n, sticky);
 }
 
 unsigned long weft__fault_thread_count(void)
