@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Allocation-failure walk: every allocation of a representative scenario fails in turn. */
+#include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -451,6 +452,59 @@ static void test_walk(void)
     check(n > 50);
 }
 
+/* ---------------------------------------------------------------- the bridge's retry */
+
+static sem_t gate;
+
+static weft_result_t gated_job(void *arg)
+{
+    while (sem_wait(&gate) != 0)
+        ;
+    return weft_ok(arg, NULL);
+}
+
+static weft_result_t got_value(weft_result_t res, void *arg)
+{
+    int *fired = arg;
+    *fired = res.kind == WEFT_RESULT_VALUE && res.value == (void *)&gate ? 1 : 2;
+    if (res.kind == WEFT_RESULT_FAILURE)
+        weft_failure_free(res.failure);
+    return weft_ok(NULL, NULL);
+}
+
+/*
+ * The worker's post of a finished offload to the loop is the reactor's first thread call, so
+ * it allocates the thread-call array; armed to fail, the post gets WEFT_ENOMEM and the bridge
+ * (post_drain) retries it. Nothing else allocates meanwhile (the loop waits in epoll and the
+ * job allocates nothing), so the count is exactly 2: the failed allocation and the retry's.
+ */
+static void test_post_retry(void)
+{
+    sem_init(&gate, 0, 0);
+    weft_reactor_t *r = t_reactor(false);
+    weft_pool_options_t po;
+    weft_pool_options_init(&po);
+    po.max_threads = 1;
+    weft_pool_t *pool = weft_pool_new(&po, NULL);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    int fired = 0;
+    weft_deferred_t *d = weft_defer_to_pool(r, pool, gated_job, &gate, NULL, NULL);
+    if (check_ptr(d, !=, NULL)) {
+        check_err(weft_deferred_add_both(d, got_value, &fired), 0);
+        weft__fault_alloc_arm(1);
+        sem_post(&gate);
+        check(t_run_until(r, &fired, 100000));
+        check_uint(weft__fault_alloc_count(), ==, 2);
+        weft__fault_alloc_arm(0);
+        check_int(fired, ==, 1);
+        weft_deferred_unref(d);
+    }
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    t_teardown(r);
+    sem_destroy(&gate);
+}
+
 int main(void)
 {
     /* WEFT_WALK_N=n runs only that step, in this process, to debug it. */
@@ -460,6 +514,8 @@ int main(void)
     TEST(test_clean_run(), "the scenario succeeds when no allocation fails");
     TEST(test_walk(), "each allocation of the scenario failing in turn is reported or recovered "
                       "from, and leaks and crashes nothing");
+    TEST(test_post_retry(), "an offload whose completion post to the loop runs out of memory is "
+                            "retried and delivered");
     return done_testing();
 }
 #endif /* WEFT_FAULT_INJECTION */
