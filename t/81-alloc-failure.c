@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <weft/bridge.h>
+#include <weft/dbpool.h>
 #include <weft/deferred.h>
 #include <weft/error.h>
 #include <weft/failure.h>
@@ -33,9 +34,9 @@ int main(void)
 /*
  * The scenario (run_scenario): make a reactor and a pool, offload jobs to the pool and to the
  * default CPU pool, chain two deferreds, listen on loopback with a line echo server, connect,
- * send a line and read it back, then shut everything down. The walk runs it once per N in a
- * forked child, with the N-th weft allocation armed to fail (common/fault-internal.h), until
- * a run never reaches N. For each N the child must:
+ * send a line and read it back, run a query on an SQLite database pool, then shut everything
+ * down. The walk runs it once per N in a forked child, with the N-th weft allocation armed to
+ * fail (common/fault-internal.h), until a run never reaches N. For each N the child must:
  *   - end: a watchdog alarm kills a hang (the parent reports the N);
  *   - report the failure to the caller: a constructor's error, a failed deferred, a lost
  *     connection; or recover from it by itself (the bridge's retry of call_from_thread);
@@ -45,9 +46,7 @@ int main(void)
  * The first completion of an offload posts to the loop through weft_reactor_call_from_thread
  * from a worker, whose first call allocates the thread-call array: the walk fails that
  * allocation too, which sends the bridge's post_drain down its ENOMEM retry path.
- *
- * A database query joins the scenario once the dbpool is on main: add it as a step in
- * run_scenario (SCENARIO_HOOK_DB below), with its failure counted like the others.
+
  */
 
 enum { JOBS = 3 };
@@ -70,6 +69,7 @@ typedef struct {
     int echo_done; /* the client got its line back, or its connection failed or was lost */
     int conn_lost; /* the client's connection_lost ran (or it never connected) */
     int listener_stopped;
+    int db_done;
     weft_framed_t *client;
     weft_listener_t *l;
     bool bad;
@@ -316,10 +316,56 @@ static void echo(scen_t *s, weft_factory_t **fac)
     weft_deferred_unref(d);
 }
 
+/* ---------------------------------------------------------------- a database query */
+
+static weft_result_t db_answer(weft_result_t res, void *arg)
+{
+    scen_t *s = arg;
+    s->db_done = 1;
+    if (res.kind == WEFT_RESULT_FAILURE) {
+        s->errors++;
+        weft_failure_free(res.failure);
+        return weft_ok(NULL, NULL);
+    }
+    const weft_db_result_t *rs = res.value;
+    const weft_db_value_t *v = weft_db_result_rows(rs) == 1 ? weft_db_result_value(rs, 0, 0) : NULL;
+    if (v == NULL || v->type != WEFT_DB_INT || v->i != 42)
+        bad(s, "the query's answer is wrong");
+    weft_result_free(res);
+    return weft_ok(NULL, NULL);
+}
+
+static void db_query(scen_t *s, weft_dbpool_t **pp)
+{
+    weft_dbpool_options_t o;
+    weft_dbpool_options_init(&o);
+    o.max_connections = 1; /* an in-memory SQLite database has one connection */
+    int err = 0;
+    *pp = weft_dbpool_new(s->r, &weft_db_sqlite, ":memory:", &o, &err);
+    weft_deferred_t *d = NULL;
+    if (*pp != NULL) {
+        weft_db_value_t param = weft_db_int(41);
+        d = weft_dbpool_run_query(*pp, "SELECT ? + 1", &param, 1, &err);
+    }
+    if (d == NULL) {
+        if (err == 0)
+            bad(s, "a dbpool call returned NULL without an error");
+        s->errors++;
+        s->db_done = 1;
+        return;
+    }
+    if (weft_deferred_add_both(d, db_answer, s) != 0) {
+        s->errors++;
+        s->db_done = 1;
+    }
+    weft_deferred_unref(d);
+}
+
 static bool all_done(void *arg)
 {
     scen_t *s = arg;
-    return s->offloads_done == s->offloads_started && s->chain_done && s->echo_done && s->conn_lost;
+    return s->offloads_done == s->offloads_started && s->chain_done && s->echo_done &&
+           s->conn_lost && s->db_done;
 }
 
 static bool listener_done(void *arg)
@@ -363,7 +409,8 @@ static int run_scenario(unsigned long n)
     chain(&s);
     weft_factory_t *fac = NULL;
     echo(&s, &fac);
-    /* SCENARIO_HOOK_DB: a dbpool query goes here. */
+    weft_dbpool_t *db = NULL;
+    db_query(&s, &db);
 
     if (!t_run_until_fn(s.r, all_done, &s, 100000))
         bad(&s, "the scenario did not finish");
@@ -385,6 +432,8 @@ static int run_scenario(unsigned long n)
                 bad(&s, "the listener did not stop");
         }
     }
+    if (db != NULL && weft_dbpool_free(db) != 0)
+        bad(&s, "weft_dbpool_free failed");
     if (fac != NULL && weft_factory_free(fac) != 0)
         bad(&s, "weft_factory_free refused after the listener stopped");
     if (pool != NULL && weft_pool_free(pool, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER) != 0)
