@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include <weft/bridge.h>
+#include <weft/dbpool.h>
 #include <weft/deferred.h>
 #include <weft/error.h>
 #include <weft/framed.h>
@@ -30,24 +31,26 @@
  * ECHO_CLIENTS threads each run a blocking client (send a numbered line, wait for it to come
  * back, check it); OFFLOADERS threads each keep WINDOW offloads in flight by asking the loop
  * (weft_reactor_call_from_thread) to defer a small CPU job to the pool and counting the
- * deferreds' results. Every SAMPLE seconds the loop samples RSS (/proc/self/statm), open
- * descriptors (/proc/self/fd), loop lag (how late a 50 ms repeating timer ran: mean and max
- * over the window) and the request rates, printing a line and appending it to the data file.
+ * deferreds' results; DB_CLIENTS threads do the same with SQLite queries through a database
+ * pool (an in-memory database, one connection). Every SAMPLE seconds the loop samples RSS
+ * (/proc/self/statm), open descriptors (/proc/self/fd), loop lag (how late a 50 ms repeating timer
+ * ran: mean and max over the window) and the request rates, printing a line and appending it to the
+ * data file.
  *
  * Fails (exit 1) if, after the warm-up (the first tenth of the run, at least one sample), RSS
  * or the descriptor count ever rises more than 5% above its value at the end of the warm-up,
  * or if any request is lost: an echo that does not come back whole, an offload whose result is
  * wrong or missing once the load stops and drains.
  *
- * Database traffic joins once the dbpool is on main (a DB_CLIENTS thread kind).
- *
  * Usage: soak SECONDS DATAFILE [SAMPLE_SECONDS]
  */
-enum { ECHO_CLIENTS = 3, OFFLOADERS = 2, WINDOW = 64, LAG_MS = 50 };
+enum { ECHO_CLIENTS = 3, OFFLOADERS = 2, DB_CLIENTS = 2, WINDOW = 64, LAG_MS = 50 };
+enum { LOADERS = OFFLOADERS + DB_CLIENTS }; /* the threads that keep a window in flight */
 
 static struct {
     weft_reactor_t *r;
     weft_pool_t *pool;
+    weft_dbpool_t *db;
     weft_listener_t *l;
     weft_factory_t *f;
     int port;
@@ -58,7 +61,8 @@ static struct {
     /* offloads: submitted and completed by the loop, windows kept by the offloaders */
     atomic_uint_fast64_t off_asked, off_done, off_bad;
     uint64_t off_submitted; /* loop only */
-    atomic_int in_flight[OFFLOADERS];
+    atomic_int in_flight[LOADERS];
+    atomic_uint_fast64_t db_done; /* queries answered (right or wrong; wrong ones in off_bad) */
     /* lag */
     uv_timer_t lag_timer, sample_timer, drain_timer;
     uint64_t lag_expected, lag_sum, lag_max, lag_n;
@@ -67,7 +71,7 @@ static struct {
     double start, sample_s, seconds;
     int samples, warm_samples;
     long rss0, fds0, rss_max, fds_max;
-    uint64_t last_echo, last_off;
+    uint64_t last_echo, last_off, last_db;
     bool failed;
 } S;
 
@@ -207,9 +211,49 @@ static void submit(void *arg)
     weft_deferred_unref(d);
 }
 
+static weft_result_t db_answer(weft_result_t res, void *arg)
+{
+    off_req_t *q = arg;
+    bool ok = false;
+    if (res.kind == WEFT_RESULT_VALUE) {
+        const weft_db_value_t *v =
+            weft_db_result_rows(res.value) == 1 ? weft_db_result_value(res.value, 0, 0) : NULL;
+        ok = v != NULL && v->type == WEFT_DB_INT && (uint64_t)v->i == (q->req & 0xffffffffu) + 1;
+        weft_result_free(res);
+    } else {
+        weft_failure_free(res.failure);
+    }
+    if (!ok)
+        atomic_fetch_add(&S.off_bad, 1);
+    atomic_fetch_sub(&S.in_flight[q->owner], 1);
+    atomic_fetch_add(&S.db_done, 1);
+    atomic_fetch_add(&S.off_done, 1);
+    free(q);
+    return weft_ok(NULL, NULL);
+}
+
+/* On the loop: one database client's request. */
+static void query(void *arg)
+{
+    off_req_t *q = arg;
+    S.off_submitted++;
+    weft_db_value_t p = weft_db_int((int64_t)(q->req & 0xffffffffu));
+    weft_deferred_t *d = weft_dbpool_run_query(S.db, "SELECT ? + 1", &p, 1, NULL);
+    if (d == NULL || weft_deferred_add_both(d, db_answer, q) != 0) {
+        atomic_fetch_add(&S.off_bad, 1);
+        atomic_fetch_sub(&S.in_flight[q->owner], 1);
+        atomic_fetch_add(&S.off_done, 1);
+        if (d == NULL)
+            free(q);
+    }
+    weft_deferred_unref(d);
+}
+
+/* Threads 0 .. OFFLOADERS - 1 offload jobs; the next DB_CLIENTS run queries. */
 static void *offloader(void *arg)
 {
     unsigned id = (unsigned)(uintptr_t)arg;
+    weft_call_fn post = id < OFFLOADERS ? submit : query;
     uint64_t n = 0;
     while (!atomic_load(&S.stop_load)) {
         if (atomic_load(&S.in_flight[id]) >= WINDOW) {
@@ -222,7 +266,7 @@ static void *offloader(void *arg)
         q->owner = id;
         atomic_fetch_add(&S.in_flight[id], 1);
         atomic_fetch_add(&S.off_asked, 1);
-        if (weft_reactor_call_from_thread(S.r, submit, q) != 0) {
+        if (weft_reactor_call_from_thread(S.r, post, q) != 0) {
             atomic_fetch_add(&S.off_bad, 1);
             atomic_fetch_sub(&S.in_flight[id], 1);
             atomic_fetch_add(&S.off_done, 1);
@@ -276,7 +320,7 @@ static void on_lag(uv_timer_t *t)
 static void on_drain(uv_timer_t *t)
 {
     (void)t;
-    if (atomic_load(&S.threads_done) < ECHO_CLIENTS + OFFLOADERS ||
+    if (atomic_load(&S.threads_done) < ECHO_CLIENTS + LOADERS ||
         atomic_load(&S.off_done) != atomic_load(&S.off_asked))
         return;
     uv_close((uv_handle_t *)&S.lag_timer, NULL);
@@ -292,13 +336,16 @@ static void on_sample(uv_timer_t *t)
     (void)t;
     double el = now_s() - S.start;
     long rss = rss_kb(), fds = open_fds();
-    uint64_t echo = atomic_load(&S.echo_ok), off = atomic_load(&S.off_done);
+    uint64_t echo = atomic_load(&S.echo_ok), db = atomic_load(&S.db_done);
+    uint64_t off = atomic_load(&S.off_done) - db;
     double lag_mean = S.lag_n ? (double)S.lag_sum / (double)S.lag_n / 1e6 : 0;
     double lag_max = (double)S.lag_max / 1e6;
     double echo_rps = (double)(echo - S.last_echo) / S.sample_s;
     double off_rps = (double)(off - S.last_off) / S.sample_s;
+    double db_rps = (double)(db - S.last_db) / S.sample_s;
     S.last_echo = echo;
     S.last_off = off;
+    S.last_db = db;
     S.lag_sum = S.lag_max = S.lag_n = 0;
     S.samples++;
     const char *mark = "";
@@ -312,12 +359,12 @@ static void on_sample(uv_timer_t *t)
         if (fds > S.fds_max)
             S.fds_max = fds;
     }
-    printf("%7.1f s  rss %7ld KiB  fds %3ld  lag mean %6.3f ms max %7.3f ms  echo %8.0f/s  "
-           "offload %8.0f/s%s\n",
-           el, rss, fds, lag_mean, lag_max, echo_rps, off_rps, mark);
+    printf("%6.1f s  rss %6ld KiB  fds %3ld  lag mean %6.3f max %7.3f ms  echo %7.0f/s  "
+           "offload %7.0f/s  db %7.0f/s%s\n",
+           el, rss, fds, lag_mean, lag_max, echo_rps, off_rps, db_rps, mark);
     fflush(stdout);
-    fprintf(S.out, "%.1f %ld %ld %.3f %.3f %.0f %.0f\n", el, rss, fds, lag_mean, lag_max, echo_rps,
-            off_rps);
+    fprintf(S.out, "%.1f %ld %ld %.3f %.3f %.0f %.0f %.0f\n", el, rss, fds, lag_mean, lag_max,
+            echo_rps, off_rps, db_rps);
     fflush(S.out);
     if (el + S.sample_s / 2 >= S.seconds) {
         /* Stop the load and let everything in flight finish before the reactor stops. */
@@ -349,7 +396,8 @@ int main(int argc, char **argv)
         perror(argv[2]);
         return 2;
     }
-    fprintf(S.out, "# seconds rss_kib fds lag_mean_ms lag_max_ms echo_per_s offload_per_s\n");
+    fprintf(S.out,
+            "# seconds rss_kib fds lag_mean_ms lag_max_ms echo_per_s offload_per_s db_per_s\n");
 
     weft_reactor_options_t ro;
     weft_reactor_options_init(&ro);
@@ -361,8 +409,12 @@ int main(int argc, char **argv)
     weft_pool_options_init_cpu(&po);
     po.max_threads = 4;
     S.pool = S.r ? weft_pool_new(&po, &err) : NULL;
-    S.f = S.pool ? weft_factory_new(&(weft_factory_ops_t){.build_protocol = build}, NULL, &err)
-                 : NULL;
+    weft_dbpool_options_t dbo;
+    weft_dbpool_options_init(&dbo);
+    dbo.max_connections = 1; /* an in-memory SQLite database has one connection */
+    S.db = S.pool ? weft_dbpool_new(S.r, &weft_db_sqlite, ":memory:", &dbo, &err) : NULL;
+    S.f =
+        S.db ? weft_factory_new(&(weft_factory_ops_t){.build_protocol = build}, NULL, &err) : NULL;
     weft_listen_options_t lo;
     weft_listen_options_init(&lo);
     lo.host = "127.0.0.1";
@@ -383,25 +435,26 @@ int main(int argc, char **argv)
                    (uint64_t)(S.sample_s * 1000));
     S.start = now_s();
     printf("soak: %g s, a sample every %g s, warm-up %d samples; %d echo clients, %d "
-           "offloaders, pool of 4\n",
-           S.seconds, S.sample_s, S.warm_samples, ECHO_CLIENTS, OFFLOADERS);
+           "offloaders (pool of 4), %d database clients (SQLite)\n",
+           S.seconds, S.sample_s, S.warm_samples, ECHO_CLIENTS, OFFLOADERS, DB_CLIENTS);
 
-    pthread_t th[ECHO_CLIENTS + OFFLOADERS];
+    pthread_t th[ECHO_CLIENTS + LOADERS];
     for (unsigned i = 0; i < ECHO_CLIENTS; i++)
         pthread_create(&th[i], NULL, echo_client, (void *)(uintptr_t)i);
-    for (unsigned i = 0; i < OFFLOADERS; i++)
+    for (unsigned i = 0; i < LOADERS; i++)
         pthread_create(&th[ECHO_CLIENTS + i], NULL, offloader, (void *)(uintptr_t)i);
 
     if (weft_reactor_run(S.r) != 0)
         S.failed = true;
-    for (unsigned i = 0; i < ECHO_CLIENTS + OFFLOADERS; i++)
+    for (unsigned i = 0; i < ECHO_CLIENTS + LOADERS; i++)
         pthread_join(th[i], NULL);
+    int db_rc = weft_dbpool_free(S.db);
     int pool_rc = weft_pool_free(S.pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER);
     /* The last close callbacks run on the loop after the reactor has stopped. */
     int free_rc = WEFT_EBUSY;
     for (int i = 0; i < 1000 && (free_rc = weft_reactor_free(S.r)) != 0; i++)
         (void)uv_run(loop, UV_RUN_NOWAIT);
-    if (pool_rc != 0 || free_rc != 0 || weft_factory_free(S.f) != 0) {
+    if (db_rc != 0 || pool_rc != 0 || free_rc != 0 || weft_factory_free(S.f) != 0) {
         fprintf(stderr, "soak: shutdown left something open\n");
         S.failed = true;
     }
@@ -410,9 +463,11 @@ int main(int argc, char **argv)
     double rss_growth = 100.0 * (double)(S.rss_max - S.rss0) / (double)S.rss0;
     double fds_growth = 100.0 * (double)(S.fds_max - S.fds0) / (double)S.fds0;
     uint64_t lost = atomic_load(&S.echo_lost) + atomic_load(&S.off_bad);
-    printf("soak: %llu echoes, %llu offloads (%llu submitted by the loop); lost or wrong: %llu\n",
+    printf("soak: %llu echoes, %llu offloads and queries (%llu of them queries; %llu submitted "
+           "by the loop); lost or wrong: %llu\n",
            (unsigned long long)atomic_load(&S.echo_ok),
-           (unsigned long long)atomic_load(&S.off_done), (unsigned long long)S.off_submitted,
+           (unsigned long long)atomic_load(&S.off_done),
+           (unsigned long long)atomic_load(&S.db_done), (unsigned long long)S.off_submitted,
            (unsigned long long)lost);
     printf("soak: after warm-up RSS %ld -> max %ld KiB (%+.2f%%), fds %ld -> max %ld (%+.2f%%)\n",
            S.rss0, S.rss_max, rss_growth, S.fds0, S.fds_max, fds_growth);

@@ -2,7 +2,7 @@
 # Plots a soak run: gnuplot -e "data='soak.dat'; out='soak.png'" t/soak/soak.gp
 set terminal pngcairo size 1000,900 font ",10"
 set output out
-set multiplot layout 3,1 title "weft soak: echo + offload load from 5 threads (make soak)"
+set multiplot layout 3,1 title "weft soak: echo, offload and SQLite query load from 7 threads (make soak)"
 set xlabel "seconds"
 set grid
 set key top left
@@ -23,5 +23,6 @@ plot data using 1:4 with linespoints title "loop lag, mean", \
      data using 1:5 with linespoints title "loop lag, max"
 set ylabel "requests/s"
 plot data using 1:6 with linespoints title "echo", \
-     data using 1:7 with linespoints title "offload"
+     data using 1:7 with linespoints title "offload", \
+     data using 1:8 with linespoints title "database query"
 unset multiplot
