@@ -12,12 +12,14 @@ set y2tics
 set ytics nomirror
 set yrange [0:*]
 set y2range [0:*]
+set key bottom right
 plot data using 1:2 with linespoints title "RSS (KiB)" axes x1y1, \
      data using 1:3 with linespoints title "open fds" axes x1y2
 unset y2label
 unset y2tics
 set ytics mirror
 set autoscale y
+set key top left
 set ylabel "ms"
 plot data using 1:4 with linespoints title "loop lag, mean", \
      data using 1:5 with linespoints title "loop lag, max"
