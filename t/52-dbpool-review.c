@@ -18,6 +18,7 @@
 #include <weft/time.h>
 
 #include "../bridge/dbpool-internal.h"
+#include "../common/fault-internal.h"
 #include "helpers.h"
 #include "tap.h"
 
@@ -397,6 +398,49 @@ static void test_idle_close_never_blocks_submit(void)
     sem_destroy(&idle_gate);
 }
 
+/* ---------------------------------------------------------------- close out of memory */
+
+static void test_close_out_of_memory_leaves_pool_open(void)
+{
+#ifdef WEFT_FAULT_INJECTION
+    int refused = 0;
+    for (unsigned long n = 1; n < 64; n++) {
+        weft_reactor_t *r = t_reactor(false);
+        weft_dbpool_t *p = one_connection(r);
+        if (!check(p != NULL) || !check(weft_reactor_default_pool(r, WEFT_POOL_KIND_IO, NULL)))
+            return;
+        check(exec_ok(r, p, "SELECT 1"));
+        int err = 0;
+        weft__fault_alloc_arm(n);
+        weft_deferred_t *d = weft_dbpool_close(p, &err);
+        bool reached = weft__fault_alloc_count() >= n;
+        weft__fault_alloc_arm(0);
+        if (d == NULL) {
+            refused++;
+            check_err(err, WEFT_ENOMEM);
+            /* Nothing changed: the pool still takes calls, and close may be called again. */
+            check(exec_ok(r, p, "SELECT 1"));
+            pool_done(r, p);
+        } else {
+            cap_t c;
+            cap_on(d, &c);
+            cap_wait(r, &c);
+            cap_free(&c);
+            int rc;
+            while ((rc = weft_dbpool_free(p)) == WEFT_EBUSY)
+                t_run_once(r);
+            check_err(rc, 0);
+        }
+        t_teardown(r);
+        if (!reached)
+            break;
+    }
+    check_int(refused, >, 0);
+#else
+    t_skip("fault injection is compiled into the debug and asan builds only (make asan)");
+#endif
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/weft-review-XXXXXX");
@@ -413,6 +457,8 @@ int main(void)
          "weft_dbpool_free from the close deferred's callback releases the pool");
     TEST(test_idle_close_never_blocks_submit(),
          "a submit on the loop never waits for an idle connection's close");
+    TEST(test_close_out_of_memory_leaves_pool_open(),
+         "a close refused for want of memory leaves the pool open");
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
