@@ -202,6 +202,17 @@ static void test_failed_commit(void)
     t_teardown(r);
 }
 
+static void test_reactor_free_waits_for_pool(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    weft_dbpool_t *p = pool_of(r, 1);
+    if (!check_ptr(p, !=, NULL))
+        return;
+    check_err(weft_reactor_free(r), WEFT_EBUSY); /* the pool still points at it */
+    check_err(weft_dbpool_free(p), 0);
+    t_teardown(r);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "/tmp/weft-sqlite-XXXXXX");
@@ -219,6 +230,8 @@ int main(void)
          "run_operation counts only its own statement's changes");
     TEST(test_memory_with_one_connection(), ":memory: with one connection keeps its database");
     TEST(test_failed_commit(), "a failed commit fails the interaction and drops its value");
+    TEST(test_reactor_free_waits_for_pool(),
+         "weft_reactor_free refuses with WEFT_EBUSY while a database pool on it is not freed");
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     if (system(cmd) != 0)
