@@ -11,9 +11,11 @@
  * (over max_connections, or build_protocol said no) are accepted and closed at once, never queued,
  * and no protocol call happens for them.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <weft/error.h>
@@ -45,6 +47,7 @@ struct weft_listener_s {
     /* weft_listener_stop_all: the listener lives on until its connections have closed. */
     bool draining;
     bool handle_closed;
+    bool grace_never;          /* an infinite grace: never abort */
     weft_call_id_t grace_call; /* 0: none pending */
 };
 
@@ -163,6 +166,14 @@ static void on_connection(uv_stream_t *server, int status)
     t->on_closed = conn_closed;
     t->owner = l;
     (void)weft__transport_start(t, ops, proto, &l->topts);
+    /* build_protocol (or connection_made) called weft_listener_stop_all: this connection was
+     * not in the list then; it closes as the others do, under the same grace. */
+    if (l->draining) {
+        if (l->grace_call != 0 || l->grace_never)
+            weft_transport_lose_connection(t);
+        else
+            weft_transport_abort_connection(t);
+    }
 }
 
 static void on_fail_closed(uv_handle_t *h)
@@ -270,7 +281,7 @@ weft_listener_t *weft_listen_unix(weft_reactor_t *r, const char *path,
         weft_listen_options_init(&defaults);
         opts = &defaults;
     }
-    if (r == NULL || factory == NULL || path == NULL) {
+    if (r == NULL || factory == NULL || path == NULL || !weft__unix_path_fits(path)) {
         *err = WEFT_EINVAL;
         return NULL;
     }
@@ -327,6 +338,8 @@ static void abort_stragglers(void *arg)
 {
     weft_listener_t *l = arg;
     l->grace_call = 0;
+    if (l->nconn == 0)
+        return;
     weft__net_log(l->r, WEFT_LOG_WARN,
                   "%zu connection(s) still open at the end of the stop's grace period: aborting",
                   l->nconn);
@@ -346,18 +359,20 @@ weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace)
     if (d != NULL)
         l->stopped = weft_deferred_ref(d);
     l->draining = true;
-    if (l->nconn > 0) {
-        if (!(grace >= 0) ||
-            weft_reactor_call_later(l->r, grace, abort_stragglers, l, &l->grace_call) != 0) {
-            l->grace_call = 0;
-            abort_stragglers(l); /* no grace to be had: abort now */
-        } else {
-            weft__list_t *pos, *tmp;
-            weft__list_foreach_safe(pos, tmp, &l->conns)
-            {
-                weft_transport_lose_connection(weft__list_entry(pos, weft_transport_t, link));
-            }
-        }
+    if (!(grace >= 0))
+        grace = 0; /* negative or NaN */
+    if (isinf(grace) || !weft__seconds_valid(grace)) {
+        l->grace_never = true; /* no timer: wait for the connections to close */
+    } else if (weft_reactor_call_later(l->r, grace, abort_stragglers, l, &l->grace_call) != 0) {
+        /* Armed even with no connection: one being built now (stop_all from build_protocol)
+         * joins the list after this returns. */
+        l->grace_call = 0;
+        abort_stragglers(l); /* no grace to be had: abort now */
+    }
+    weft__list_t *pos, *tmp;
+    weft__list_foreach_safe(pos, tmp, &l->conns)
+    {
+        weft_transport_lose_connection(weft__list_entry(pos, weft_transport_t, link));
     }
     uv_close(&l->h.handle, on_listener_closed);
     return d;
