@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <weft/error.h>
+#include <weft/log.h>
 #include <weft/request.h>
 #include <weft/resource.h>
 #include <weft/site.h>
@@ -373,6 +374,9 @@ static void test_random_splits(void)
 
 int main(void)
 {
+    /* The site logs each closing reason at info; keep the TAP output quiet. */
+    if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
+        bail_out("log level");
     TEST(test_get(), "a GET answers 200 with Content-Length, Date and the body, and keeps the "
                      "connection open");
     TEST(test_pipelined(), "pipelined requests are answered in order, a later-finished one "
