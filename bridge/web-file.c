@@ -62,15 +62,24 @@ const char *weft_web_content_type(const char *name)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {"html", "text/html; charset=utf-8"}, {"htm", "text/html; charset=utf-8"},
-        {"txt", "text/plain; charset=utf-8"}, {"css", "text/css"},
-        {"js", "text/javascript"},            {"json", "application/json"},
-        {"xml", "application/xml"},           {"png", "image/png"},
-        {"jpg", "image/jpeg"},                {"jpeg", "image/jpeg"},
-        {"gif", "image/gif"},                 {"svg", "image/svg+xml"},
-        {"ico", "image/x-icon"},              {"webp", "image/webp"},
-        {"pdf", "application/pdf"},           {"wasm", "application/wasm"},
-        {"gz", "application/gzip"},           {"md", "text/markdown; charset=utf-8"},
+        {"html", "text/html; charset=utf-8"},
+        {"htm", "text/html; charset=utf-8"},
+        {"txt", "text/plain; charset=utf-8"},
+        {"css", "text/css"},
+        {"js", "text/javascript"},
+        {"json", "application/json"},
+        {"xml", "application/xml"},
+        {"png", "image/png"},
+        {"jpg", "image/jpeg"},
+        {"jpeg", "image/jpeg"},
+        {"gif", "image/gif"},
+        {"svg", "image/svg+xml"},
+        {"ico", "image/x-icon"},
+        {"webp", "image/webp"},
+        {"pdf", "application/pdf"},
+        {"wasm", "application/wasm"},
+        {"gz", "application/gzip"},
+        {"md", "text/markdown; charset=utf-8"},
     };
     const char *dot = name != NULL ? strrchr(name, '.') : NULL;
     const char *slash = name != NULL ? strrchr(name, '/') : NULL;

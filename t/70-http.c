@@ -249,8 +249,7 @@ static void test_chunked_out(void)
         check(resp[0].chunked);
         check_str(th_header(&resp[0], "transfer-encoding"), "chunked");
         check_uint(resp[0].body_len, ==, 30000);
-        check(resp[0].body[0] == 'a' && resp[0].body[10000] == 'b' &&
-              resp[0].body[29999] == 'c');
+        check(resp[0].body[0] == 'a' && resp[0].body[10000] == 'b' && resp[0].body[29999] == 'c');
         check_str(resp[1].body, "after");
     }
     teardown(&f);
@@ -322,7 +321,8 @@ static void test_info(void)
 }
 
 static const char script[] =
-    "GET /now?n=1 HTTP/1.1\r\nHost: a\r\nX-Long-Header: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"
+    "GET /now?n=1 HTTP/1.1\r\nHost: a\r\nX-Long-Header: "
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n"
     "POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
     "POST /echo HTTP/1.1\r\nContent-Length: 6\r\n\r\nfghijk"
     "GET /later?n=4 HTTP/1.1\r\n\r\n";

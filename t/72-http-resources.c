@@ -439,8 +439,8 @@ static void test_metrics(void)
         check(strstr(resp[1].body, "weft_http_requests_total 2\n") != NULL);
         check(strstr(resp[1].body, "weft_http_responses_total{code=\"2xx\"} 1\n") != NULL);
         check(strstr(resp[1].body, "weft_loop_lag_seconds{stat=\"max\"}") != NULL);
-        check(strstr(resp[1].body, "weft_pool_queue_wait_seconds{pool=\"cpu\",quantile=\"0.99\"}") !=
-              NULL);
+        check(strstr(resp[1].body,
+                     "weft_pool_queue_wait_seconds{pool=\"cpu\",quantile=\"0.99\"}") != NULL);
         check(strstr(resp[1].body, "weft_pool_run_time_seconds_count{pool=\"io\"}") != NULL);
         check(strstr(resp[1].body, "weft_http_connections_open 1\n") != NULL);
     }

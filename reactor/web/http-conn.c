@@ -253,8 +253,7 @@ static void reject(web_conn_t *c, int code, const char *why)
         site->stats.bad_requests++;
     else if (code != 408)
         site->stats.over_limit++;
-    weft_log(WEFT_LOG_INFO, "http", "closing %s: %d %s (%s)", c->peer, code, web_reason(code),
-             why);
+    weft_log(WEFT_LOG_INFO, "http", "closing %s: %d %s (%s)", c->peer, code, web_reason(code), why);
     if (req == NULL)
         req = web_request_new(site, c);
     if (req == NULL) {
@@ -330,7 +329,13 @@ void web_conn_request_finished(web_conn_t *c, weft_request_t *req)
         c->req = NULL;
     if (c->lost)
         return;
-    if (!req->keep_alive || c->site->closing) {
+    if (c->site->closing) { /* a shutdown: the client has its answer, no need to linger */
+        c->closing = true;
+        cancel_timer(c);
+        weft_transport_lose_connection(c->t);
+        return;
+    }
+    if (!req->keep_alive) {
         close_lingering(c);
         return;
     }

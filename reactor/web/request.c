@@ -122,8 +122,7 @@ size_t weft_request_arg_count(const weft_request_t *req)
     return req->nargs;
 }
 
-bool weft_request_arg_at(const weft_request_t *req, size_t i, const char **name,
-                         const char **value)
+bool weft_request_arg_at(const weft_request_t *req, size_t i, const char **name, const char **value)
 {
     if (i >= req->nargs)
         return false;
@@ -192,28 +191,50 @@ bool weft_request_is_gone(const weft_request_t *req)
 const char *web_reason(int code)
 {
     switch (code) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 200:
+        return "OK";
+    case 201:
+        return "Created";
+    case 204:
+        return "No Content";
+    case 206:
+        return "Partial Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Payload Too Large";
+    case 414:
+        return "URI Too Long";
+    case 416:
+        return "Range Not Satisfiable";
+    case 417:
+        return "Expectation Failed";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
@@ -317,8 +338,7 @@ static int send_head(weft_request_t *req, bool final)
     int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n", req->code,
                      web_reason(req->code), web_site_date(site));
     if (site->opts.server_name != NULL)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Server: %s\r\n",
-                      site->opts.server_name);
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "Server: %s\r\n", site->opts.server_name);
     if (!bodyless && cl == NULL) {
         if (req->chunked)
             n += snprintf(head + n, sizeof(head) - (size_t)n, "Transfer-Encoding: chunked\r\n");
@@ -429,11 +449,10 @@ static void fire_notify(weft_request_t *req, bool ok)
     req->nnotify = 0;
     for (size_t i = 0; i < n; i++) {
         int rc = ok ? weft_deferred_callback(ds[i], NULL, NULL)
-                    : weft_deferred_errback(ds[i],
-                                            weft_failure_new(&weft_connection_lost_type,
-                                                             WEFT_ECONNRESET,
-                                                             "the client went away before the "
-                                                             "response was finished"));
+                    : weft_deferred_errback(
+                          ds[i], weft_failure_new(&weft_connection_lost_type, WEFT_ECONNRESET,
+                                                  "the client went away before the "
+                                                  "response was finished"));
         (void)rc;
         weft_deferred_unref(ds[i]);
     }
@@ -483,9 +502,9 @@ weft_deferred_t *weft_request_notify_finish(weft_request_t *req, int *err)
     }
     req->notify = ds;
     if (req->gone) {
-        int rc = weft_deferred_errback(d, weft_failure_new(&weft_connection_lost_type,
-                                                           WEFT_ECONNRESET,
-                                                           "the client went away"));
+        int rc =
+            weft_deferred_errback(d, weft_failure_new(&weft_connection_lost_type, WEFT_ECONNRESET,
+                                                      "the client went away"));
         (void)rc;
         return d;
     }

@@ -154,8 +154,7 @@ size_t web_resource_allow(const weft_resource_t *res, char *buf, size_t size)
 
 /* Walks from root along path's segments (Twisted's getChildForRequest). Returns the resource
  * (NULL for a missing child) and sets *postpath to the rest of path after it. */
-weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path,
-                                     const char **postpath)
+weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, const char **postpath)
 {
     weft_resource_t *res = root;
     const char *p = path;

@@ -60,8 +60,7 @@ WEFT_EXPORT WEFT_NODISCARD int weft_resource_put_child(weft_resource_t *res, con
                                                        weft_resource_t *child);
 
 /* The child called name, borrowed, or NULL (Twisted's getStaticEntity). */
-WEFT_EXPORT weft_resource_t *weft_resource_get_child(const weft_resource_t *res,
-                                                     const char *name);
+WEFT_EXPORT weft_resource_t *weft_resource_get_child(const weft_resource_t *res, const char *name);
 
 /* The ctx given to weft_resource_new (borrowed). */
 WEFT_EXPORT void *weft_resource_ctx(const weft_resource_t *res);

@@ -34,8 +34,8 @@ static int build(void *ctx, const char *peer, const weft_protocol_ops_t **ops, v
     if (site->opts.max_connections > 0 &&
         site->stats.connections_open >= site->opts.max_connections) {
         site->stats.connections_refused++;
-        weft_log(WEFT_LOG_WARN, "http", "refusing %s: %zu connections open (max_connections)",
-                 peer, (size_t)site->stats.connections_open);
+        weft_log(WEFT_LOG_WARN, "http", "refusing %s: %zu connections open (max_connections)", peer,
+                 (size_t)site->stats.connections_open);
         return -1;
     }
     web_conn_t *c = web_conn_new(site, peer);

@@ -63,17 +63,17 @@ WEFT_EXPORT void weft_site_options_init(weft_site_options_t *opts);
 
 /* Counters of a site since weft_site_new. */
 typedef struct {
-    uint64_t connections_total;  /* accepted */
-    uint64_t connections_open;   /* open now */
+    uint64_t connections_total;   /* accepted */
+    uint64_t connections_open;    /* open now */
     uint64_t connections_refused; /* closed at once by max_connections */
-    uint64_t requests;           /* requests rendered (or answered by an error) */
-    uint64_t in_flight;          /* requests not finished yet */
-    uint64_t responses[6];       /* finished responses by class: [1] 1xx ... [5] 5xx */
-    uint64_t bad_requests;       /* malformed: 400 */
-    uint64_t over_limit;         /* 413, 414 and 431 answers */
-    uint64_t timeouts;           /* 408 answers and idle closes */
-    uint64_t clients_gone;       /* requests whose client left before the finish */
-    uint64_t bytes_sent;         /* response bytes handed to transports */
+    uint64_t requests;            /* requests rendered (or answered by an error) */
+    uint64_t in_flight;           /* requests not finished yet */
+    uint64_t responses[6];        /* finished responses by class: [1] 1xx ... [5] 5xx */
+    uint64_t bad_requests;        /* malformed: 400 */
+    uint64_t over_limit;          /* 413, 414 and 431 answers */
+    uint64_t timeouts;            /* 408 answers and idle closes */
+    uint64_t clients_gone;        /* requests whose client left before the finish */
+    uint64_t bytes_sent;          /* response bytes handed to transports */
 } weft_site_stats_t;
 
 /*

@@ -98,12 +98,12 @@ struct web_conn_s {
     weft_transport_t *t;
     web_conn_t *prev, *next; /* the site's list */
     http_parser parser;
-    web_buf_t in; /* bytes received and not parsed yet */
+    web_buf_t in;        /* bytes received and not parsed yet */
     weft_request_t *req; /* the request being parsed or served */
-    int hstate; /* header callbacks: 0 url, 1 a name, 2 a value was the last fragment */
+    int hstate;          /* header callbacks: 0 url, 1 a name, 2 a value was the last fragment */
     size_t header_bytes;
-    int reject;   /* an answer chosen by a parser callback (413, 414, 431) */
-    bool busy;    /* a request is being rendered / waits for its finish */
+    int reject; /* an answer chosen by a parser callback (413, 414, 431) */
+    bool busy;  /* a request is being rendered / waits for its finish */
     bool processing;
     bool closing; /* the last answer is out; input is dropped */
     bool lost;
