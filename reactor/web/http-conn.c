@@ -38,7 +38,17 @@ static weft_reactor_t *conn_reactor(web_conn_t *c)
     return weft_transport_reactor(c->t);
 }
 
+/* Timers are lazy: a connection's deadline changes with every request (header timeout, then
+ * the idle timeout), which would schedule and cancel two delayed calls per request. Instead
+ * one delayed call stays armed; moving the deadline later is a store, and the call re-arms
+ * itself for the rest when it fires early. Only a deadline earlier than the armed call
+ * re-schedules it. */
 static void cancel_timer(web_conn_t *c)
+{
+    c->timer_kind = T_NONE;
+}
+
+static void drop_timer(web_conn_t *c)
 {
     if (c->timer != 0)
         (void)weft_delayed_call_cancel(conn_reactor(c), c->timer);
@@ -48,15 +58,27 @@ static void cancel_timer(web_conn_t *c)
 
 static void on_timer(void *arg);
 
+static void arm(web_conn_t *c, double delay)
+{
+    if (weft_reactor_call_later(conn_reactor(c), delay, on_timer, c, &c->timer) != 0)
+        c->timer = 0;
+    else
+        c->timer_at = c->deadline;
+}
+
 static void set_timer(web_conn_t *c, int kind, double seconds)
 {
-    cancel_timer(c);
-    if (seconds <= 0)
+    if (seconds <= 0) {
+        c->timer_kind = T_NONE;
         return;
-    if (weft_reactor_call_later(conn_reactor(c), seconds, on_timer, c, &c->timer) == 0)
-        c->timer_kind = kind;
-    else
-        c->timer = 0;
+    }
+    c->timer_kind = kind;
+    c->deadline = weft_reactor_now(conn_reactor(c)) + seconds;
+    if (c->timer != 0 && c->timer_at <= c->deadline)
+        return;
+    if (c->timer != 0)
+        (void)weft_delayed_call_cancel(conn_reactor(c), c->timer);
+    arm(c, seconds);
 }
 
 /* Stops serving: sends what is queued, shuts the write side (the client reads the answer and
@@ -79,6 +101,13 @@ static void on_timer(void *arg)
     web_conn_t *c = arg;
     int kind = c->timer_kind;
     c->timer = 0;
+    if (kind == T_NONE)
+        return;
+    double left = c->deadline - weft_reactor_now(conn_reactor(c));
+    if (left > 0) {
+        arm(c, left);
+        return;
+    }
     c->timer_kind = T_NONE;
     if (kind == T_HEADERS && c->req != NULL && !c->busy) {
         c->site->stats.timeouts++;
@@ -388,7 +417,7 @@ static void conn_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
     web_conn_t *c = proto;
     weft_failure_free(reason);
     c->lost = true;
-    cancel_timer(c);
+    drop_timer(c);
     weft_request_t *req = c->req;
     c->req = NULL;
     if (req != NULL) {

@@ -45,9 +45,16 @@ void web_buf_free(web_buf_t *b)
 
 weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c)
 {
-    weft_request_t *req = calloc(1, sizeof(*req));
-    if (req == NULL)
-        return NULL;
+    weft_request_t *req = site->free_requests;
+    if (req != NULL) {
+        site->free_requests = req->next_free;
+        site->nfree_requests--;
+        req->next_free = NULL;
+    } else {
+        req = calloc(1, sizeof(*req));
+        if (req == NULL)
+            return NULL;
+    }
     req->site = site;
     req->conn = c;
     req->r = weft_transport_reactor(c->t);
@@ -57,10 +64,9 @@ weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c)
     return req;
 }
 
-void web_request_release(weft_request_t *req)
+/* Frees what a request holds; keeps its buffers when keep_buffers (they are reused). */
+static void request_clear(weft_request_t *req, bool keep_buffers)
 {
-    if (req == NULL)
-        return;
     for (size_t i = 0; i < req->nnotify; i++)
         weft_deferred_unref(req->notify[i]);
     free(req->notify);
@@ -69,16 +75,63 @@ void web_request_release(weft_request_t *req)
         free(req->resp_headers[i].value);
     }
     free(req->resp_headers);
-    web_buf_free(&req->arena);
-    web_buf_free(&req->args_arena);
-    web_buf_free(&req->body);
-    web_buf_free(&req->out);
-    free(req->headers);
     free(req->args);
     free(req->path);
     free(req->postpath);
-    req->site->live_requests--;
-    free(req);
+    if (!keep_buffers) {
+        web_buf_free(&req->arena);
+        web_buf_free(&req->args_arena);
+        web_buf_free(&req->body);
+        web_buf_free(&req->out);
+        free(req->headers);
+        return;
+    }
+    web_buf_t arena = req->arena, args = req->args_arena, body = req->body, out = req->out;
+    web_pair_t *headers = req->headers;
+    size_t headers_cap = req->headers_cap;
+    memset(req, 0, sizeof(*req));
+    arena.len = args.len = body.len = out.len = 0;
+    req->arena = arena;
+    req->args_arena = args;
+    req->body = body;
+    req->out = out;
+    req->headers = headers;
+    req->headers_cap = headers_cap;
+}
+
+/* Requests are recycled per site (up to WEB_FREE_REQUESTS, with buffers up to
+ * WEB_RECYCLE_BYTES): a kept-alive connection then parses and answers without allocating. */
+#define WEB_FREE_REQUESTS 64
+#define WEB_RECYCLE_BYTES 16384
+
+void web_request_release(weft_request_t *req)
+{
+    if (req == NULL)
+        return;
+    weft_site_t *site = req->site;
+    site->live_requests--;
+    bool keep = site->nfree_requests < WEB_FREE_REQUESTS && req->arena.cap <= WEB_RECYCLE_BYTES &&
+                req->body.cap <= WEB_RECYCLE_BYTES && req->out.cap <= WEB_RECYCLE_BYTES &&
+                req->args_arena.cap <= WEB_RECYCLE_BYTES && req->headers_cap <= 64;
+    request_clear(req, keep);
+    if (!keep) {
+        free(req);
+        return;
+    }
+    req->next_free = site->free_requests;
+    site->free_requests = req;
+    site->nfree_requests++;
+}
+
+void web_request_free_list(weft_site_t *site)
+{
+    while (site->free_requests != NULL) {
+        weft_request_t *req = site->free_requests;
+        site->free_requests = req->next_free;
+        request_clear(req, false);
+        free(req);
+    }
+    site->nfree_requests = 0;
 }
 
 /* ---------------------------------------------------------------- what arrived */
@@ -318,11 +371,37 @@ static int send_pieces(weft_request_t *req, const weft_iovec_t *iov, size_t n)
     return rc;
 }
 
+static char *put(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+#define PUT_LIT(p, lit) put((p), (lit), sizeof(lit) - 1)
+
+static char *put_str(char *p, const char *s)
+{
+    return put(p, s, strlen(s));
+}
+
+static char *put_u64(char *p, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    while (n > 0)
+        *p++ = tmp[--n];
+    return p;
+}
+
 /* Sends the status line and headers, and the buffered body (with the chunk framing when the
- * response is chunked; final: the body is complete). */
+ * response is chunked; final: the body is complete). The head is built with plain copies:
+ * it is on every response's path, and snprintf cost more than the rest of it. */
 static int send_head(weft_request_t *req, bool final)
 {
-    char head[1024];
     weft_site_t *site = req->site;
     bool bodyless = no_body_code(req->code);
     const web_header_t *cl = find_resp_header(req, "Content-Length");
@@ -335,43 +414,55 @@ static int send_head(weft_request_t *req, bool final)
     }
     if (req->close_delimited || site->closing)
         req->keep_alive = false;
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\nDate: %s\r\n", req->code,
-                     web_reason(req->code), web_site_date(site));
-    if (site->opts.server_name != NULL)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Server: %s\r\n", site->opts.server_name);
+    const char *server = site->opts.server_name;
+    size_t need = 256 + (server != NULL ? strlen(server) : 0);
+    for (size_t i = 0; i < req->nresp_headers; i++)
+        need += strlen(req->resp_headers[i].name) + strlen(req->resp_headers[i].value) + 4;
+    char stack[1024];
+    char *head = need <= sizeof(stack) ? stack : malloc(need);
+    if (head == NULL)
+        return WEFT_ENOMEM;
+    char *p = PUT_LIT(head, "HTTP/1.1 ");
+    p = put_u64(p, (uint64_t)req->code);
+    *p++ = ' ';
+    p = put_str(p, web_reason(req->code));
+    p = PUT_LIT(p, "\r\nDate: ");
+    p = put_str(p, web_site_date(site));
+    p = PUT_LIT(p, "\r\n");
+    if (server != NULL) {
+        p = PUT_LIT(p, "Server: ");
+        p = put_str(p, server);
+        p = PUT_LIT(p, "\r\n");
+    }
     if (!bodyless && cl == NULL) {
-        if (req->chunked)
-            n += snprintf(head + n, sizeof(head) - (size_t)n, "Transfer-Encoding: chunked\r\n");
-        else if (final)
-            n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Length: %llu\r\n",
-                          (unsigned long long)req->body_bytes);
+        if (req->chunked) {
+            p = PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+        } else if (final) {
+            p = PUT_LIT(p, "Content-Length: ");
+            p = put_u64(p, req->body_bytes);
+            p = PUT_LIT(p, "\r\n");
+        }
     }
     if (!bodyless && find_resp_header(req, "Content-Type") == NULL)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: text/html\r\n");
+        p = PUT_LIT(p, "Content-Type: text/html\r\n");
     if (!req->keep_alive)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Connection: close\r\n");
+        p = PUT_LIT(p, "Connection: close\r\n");
     else if (req->http_minor == 0)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Connection: keep-alive\r\n");
-    web_buf_t hb = {0};
-    int rc = web_buf_append(&hb, head, (size_t)n);
-    for (size_t i = 0; rc == 0 && i < req->nresp_headers; i++) {
+        p = PUT_LIT(p, "Connection: keep-alive\r\n");
+    for (size_t i = 0; i < req->nresp_headers; i++) {
         const web_header_t *h = &req->resp_headers[i];
-        if (bodyless && strcasecmp(h->name, "Content-Length") == 0 && req->code != 304)
+        if (bodyless && req->code != 304 && strcasecmp(h->name, "Content-Length") == 0)
             continue;
-        rc = web_buf_append(&hb, h->name, strlen(h->name));
-        rc = rc ? rc : web_buf_append(&hb, ": ", 2);
-        rc = rc ? rc : web_buf_append(&hb, h->value, strlen(h->value));
-        rc = rc ? rc : web_buf_append(&hb, "\r\n", 2);
+        p = put_str(p, h->name);
+        p = PUT_LIT(p, ": ");
+        p = put_str(p, h->value);
+        p = PUT_LIT(p, "\r\n");
     }
-    rc = rc ? rc : web_buf_append(&hb, "\r\n", 2);
-    if (rc != 0) {
-        web_buf_free(&hb);
-        return rc;
-    }
+    p = PUT_LIT(p, "\r\n");
     req->headers_sent = true;
     weft_iovec_t iov[4];
     size_t k = 0;
-    iov[k++] = (weft_iovec_t){hb.data, hb.len};
+    iov[k++] = (weft_iovec_t){head, (size_t)(p - head)};
     char chunk[24];
     if (req->out.len > 0 && !bodyless) {
         if (req->chunked) {
@@ -382,9 +473,10 @@ static int send_head(weft_request_t *req, bool final)
         if (req->chunked)
             iov[k++] = (weft_iovec_t){"\r\n", 2};
     }
-    rc = send_pieces(req, iov, k);
+    int rc = send_pieces(req, iov, k);
     req->out.len = 0;
-    web_buf_free(&hb);
+    if (head != stack)
+        free(head);
     return rc;
 }
 

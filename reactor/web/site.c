@@ -131,6 +131,7 @@ int weft_site_free(weft_site_t *site)
     if (rc != 0)
         return rc;
     weft_resource_free(site->root);
+    web_request_free_list(site);
     free(site);
     return 0;
 }

@@ -63,7 +63,8 @@ typedef struct {
 
 struct weft_request_s {
     weft_site_t *site;
-    web_conn_t *conn; /* NULL once the client is gone or the request is finished */
+    weft_request_t *next_free; /* the site's recycled requests */
+    web_conn_t *conn;          /* NULL once the client is gone or the request is finished */
     weft_reactor_t *r;
     /* What arrived. */
     char method[16];
@@ -110,7 +111,9 @@ struct web_conn_s {
     bool in_message; /* the parser is inside a request */
     weft_call_id_t timer;
     int timer_kind;
-    size_t dropped; /* bytes dropped while closing */
+    double deadline; /* when the timer_kind's reaction is due */
+    double timer_at; /* when the armed delayed call runs */
+    size_t dropped;  /* bytes dropped while closing */
     char peer[64];
 };
 
@@ -120,6 +123,8 @@ struct weft_site_s {
     weft_factory_t *factory;
     web_conn_t conns; /* list head */
     size_t live_requests;
+    weft_request_t *free_requests;
+    size_t nfree_requests;
     bool closing;
     weft_site_stats_t stats;
     time_t date_sec;
@@ -139,6 +144,7 @@ void web_conn_close_when_idle(web_conn_t *c);
 /* request.c */
 weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c);
 void web_request_release(weft_request_t *req);
+void web_request_free_list(weft_site_t *site);
 void web_request_client_gone(weft_request_t *req);
 int web_request_prepare(weft_request_t *req);
 int web_request_error(weft_request_t *req, int code);
