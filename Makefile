@@ -71,19 +71,29 @@ BUILD := build/$(VARIANT)$(if $(filter cc gcc,$(CC_NAME)),,-$(CC_NAME))
 # pkg-config is asked once, lazily, at recipe time: after `deps` may have installed it.
 UV_CFLAGS = $(eval UV_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libuv))$(UV_CFLAGS)
 UV_LIBS = $(eval UV_LIBS := $$(shell $(PKG_CONFIG) --libs libuv))$(UV_LIBS)
+# The database pool's drivers (bridge/db-sqlite.c, bridge/db-postgres.c). weft.pc names
+# their libraries in Libs.private rather than Requires.private: Debian's libpq.pc asks
+# --static users for archives (libpgcommon, libpgport) that libpq-dev does not ship.
+DB_PKGS := sqlite3 libpq
+DB_CFLAGS = $(eval DB_CFLAGS := $$(shell $(PKG_CONFIG) --cflags $(DB_PKGS)))$(DB_CFLAGS)
+DB_LIBS = $(eval DB_LIBS := $$(shell $(PKG_CONFIG) --libs $(DB_PKGS)))$(DB_LIBS)
 
-ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(DB_CFLAGS) $(CPPFLAGS) \
+	$(CFLAGS)
 # The HTTP parser (reactor/web) is Debian's libhttp-parser-dev: no pkg-config file, plain -l.
 HTTP_PARSER_LIBS := -lhttp_parser
-LIB_DEPS = $(UV_LIBS) $(HTTP_PARSER_LIBS) -lpthread -lm
+LIB_DEPS = $(UV_LIBS) $(DB_LIBS) $(HTTP_PARSER_LIBS) -lpthread -lm
 ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 
 # ---------------------------------------------------------------- Debian packages
 # What each target needs; `mk/deps.sh` installs what is missing when run as root and names
 # the apt-get command otherwise. Later issues add their packages here.
 CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
-DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libhttp-parser-dev libssl-dev
-DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted curl
+DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libsqlite3-dev libpq-dev \
+	libhttp-parser-dev libssl-dev
+# postgresql: t/51-dbpool-postgres starts a private server of its own (initdb, pg_ctl).
+# curl: t/73-http-curl talks to the HTTP examples with it.
+DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted postgresql curl
 ifneq ($(SAN_FLAGS),)
 ifeq ($(CC_PKG),clang)
 DEPS_CHECK += libclang-rt-14-dev
@@ -218,7 +228,7 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS_PRIVATE@|$(HTTP_PARSER_LIBS) -lpthread -lm|g' $< > $@.tmp
+		-e 's|@LIBS_PRIVATE@|$(strip $(DB_LIBS)) $(HTTP_PARSER_LIBS) -lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # weft-run loads plugins that call weft: it links the whole library and exports its symbols.

@@ -17,6 +17,7 @@
 #include <weft/task.h>
 #include <weft/threadpool.h>
 #include <weft/bridge.h>
+#include <weft/dbpool.h>
 #include <weft/framing.h>
 #include <weft/transport.h>
 #include <weft/tcp.h>
@@ -29,6 +30,7 @@
 #include <weft/pool-service.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>
+#include <weft/tcp-service.h>
 #include <weft/config.h>
 #include <weft/app.h>
 #include <weft/plugin.h>

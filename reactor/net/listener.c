@@ -6,8 +6,10 @@
  * close callback) and keeps a list of the connections it accepted, for the count that
  * max_connections checks. A connection tells its listener when it has closed (the transport's
  * on_closed hook); a listener that stops first detaches every connection, which then outlive
- * it on their own. Refused connections (over max_connections, or build_protocol said no) are
- * accepted and closed at once, never queued, and no protocol call happens for them.
+ * it on their own, unless it stops with weft_listener_stop_all, which closes them and stays
+ * until the last one has gone (aborting the stragglers after a grace period). Refused connections
+ * (over max_connections, or build_protocol said no) are accepted and closed at once, never queued,
+ * and no protocol call happens for them.
  */
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include <weft/error.h>
+#include <weft/time.h>
 
 #include "../../common/alloc-internal.h"
 #include "factory-internal.h"
@@ -39,6 +42,10 @@ struct weft_listener_s {
     size_t refused;
     weft__list_t conns;
     weft_deferred_t *stopped;
+    /* weft_listener_stop_all: the listener lives on until its connections have closed. */
+    bool draining;
+    bool handle_closed;
+    weft_call_id_t grace_call; /* 0: none pending */
 };
 
 void weft_listen_options_init(weft_listen_options_t *opts)
@@ -49,10 +56,29 @@ void weft_listen_options_init(weft_listen_options_t *opts)
     weft_transport_options_init(&opts->transport);
 }
 
+static void release(weft_listener_t *l);
+
 static void on_listener_closed(uv_handle_t *h)
 {
     weft_listener_t *l = h->data;
+    if (l->draining) {
+        l->handle_closed = true;
+        if (l->nconn == 0)
+            release(l);
+        return;
+    }
+    release(l);
+}
+
+/* Detaches what is left, stops the factory, frees l and fires its stop deferred. */
+static void release(weft_listener_t *l)
+{
     weft_reactor_t *r = l->r;
+    if (l->grace_call != 0) {
+        int rc = weft_delayed_call_cancel(r, l->grace_call);
+        (void)rc; /* pending: it is, or it would have cleared grace_call */
+        l->grace_call = 0;
+    }
     weft__list_t *pos, *tmp;
     weft__list_foreach_safe(pos, tmp, &l->conns)
     {
@@ -83,6 +109,8 @@ static void conn_closed(void *owner, weft_transport_t *t, bool made, const weft_
     weft_listener_t *l = owner;
     weft__list_remove(&t->link);
     l->nconn--;
+    if (l->draining && l->nconn == 0 && l->handle_closed)
+        release(l);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -290,6 +318,47 @@ weft_deferred_t *weft_listener_stop(weft_listener_t *l)
     weft_deferred_t *d = weft_deferred_new();
     if (d != NULL)
         l->stopped = weft_deferred_ref(d);
+    uv_close(&l->h.handle, on_listener_closed);
+    return d;
+}
+
+/* The grace period of weft_listener_stop_all is over: abort whoever is still connected. */
+static void abort_stragglers(void *arg)
+{
+    weft_listener_t *l = arg;
+    l->grace_call = 0;
+    weft__net_log(l->r, WEFT_LOG_WARN,
+                  "%zu connection(s) still open at the end of the stop's grace period: aborting",
+                  l->nconn);
+    weft__list_t *pos, *tmp;
+    weft__list_foreach_safe(pos, tmp, &l->conns)
+    {
+        weft_transport_abort_connection(weft__list_entry(pos, weft_transport_t, link));
+    }
+}
+
+weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace)
+{
+    if (l == NULL)
+        return NULL;
+    WEFT__LOOP_ONLY(l->r);
+    weft_deferred_t *d = weft_deferred_new();
+    if (d != NULL)
+        l->stopped = weft_deferred_ref(d);
+    l->draining = true;
+    if (l->nconn > 0) {
+        if (!(grace >= 0) ||
+            weft_reactor_call_later(l->r, grace, abort_stragglers, l, &l->grace_call) != 0) {
+            l->grace_call = 0;
+            abort_stragglers(l); /* no grace to be had: abort now */
+        } else {
+            weft__list_t *pos, *tmp;
+            weft__list_foreach_safe(pos, tmp, &l->conns)
+            {
+                weft_transport_lose_connection(weft__list_entry(pos, weft_transport_t, link));
+            }
+        }
+    }
     uv_close(&l->h.handle, on_listener_closed);
     return d;
 }

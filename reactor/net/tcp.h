@@ -109,6 +109,17 @@ WEFT_EXPORT size_t weft_listener_refused(const weft_listener_t *l);
  */
 WEFT_EXPORT weft_deferred_t *weft_listener_stop(weft_listener_t *l);
 
+/*
+ * Stops listening and closes every connection the listener accepted, then releases l: takes
+ * l. Each connection gets weft_transport_lose_connection (its pending output is flushed);
+ * those still open after grace seconds (>= 0; a bad value means 0) get
+ * weft_transport_abort_connection, and the stop logs how many. Returns an owned deferred that
+ * fires (value NULL) once the socket and every connection are closed and the factory's
+ * stop_factory (if this was its last listener) has run, or NULL when out of memory (the stop
+ * goes on all the same). The TCP server service stops this way. Thread: loop.
+ */
+WEFT_EXPORT weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace);
+
 /* ---------------------------------------------------------------- connecting */
 
 /* Options for weft_connect_tcp / weft_connect_unix. Fill with weft_connect_options_init. */
