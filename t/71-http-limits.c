@@ -275,6 +275,33 @@ static void test_slow_headers(void)
     teardown(&f);
 }
 
+static void test_slow_body(void)
+{
+    weft_site_options_t o;
+    weft_site_options_init(&o);
+    o.access_log = false;
+    o.body_timeout = 10;
+    o.keepalive_timeout = 100;
+    fixture_t f;
+    if (!setup_with(&f, true, &o))
+        return;
+    send_str(&f, "POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc");
+    spin(f.r);
+    check_err(weft_reactor_advance(f.r, 8.0), 0);
+    spin(f.r);
+    send_str(&f, "de"); /* a byte arriving restarts the count */
+    spin(f.r);
+    check_err(weft_reactor_advance(f.r, 8.0), 0);
+    spin(f.r);
+    check_uint(f.c.len, ==, 0);
+    check_err(weft_reactor_advance(f.r, 2.5), 0);
+    t_run_until_count(f.r, &f.c.lost, 1);
+    if (check_int(th_parse(f.c.data, f.c.len, false, resp, 4), ==, 1))
+        check_int(resp[0].status, ==, 408);
+    check_int(renders, ==, 0);
+    teardown(&f);
+}
+
 static void test_idle_close(void)
 {
     weft_site_options_t o;
@@ -341,6 +368,8 @@ int main(void)
     TEST(test_url_length(), "a target over max_url_bytes gets 414 and a close");
     TEST(test_slow_headers(), "headers not complete within header_timeout get 408 and a close "
                               "(manual clock)");
+    TEST(test_slow_body(), "a request body stalled for body_timeout gets 408 and a close; each "
+                           "byte restarts the count (manual clock)");
     TEST(test_idle_close(), "a kept-alive connection idle for keepalive_timeout is closed "
                             "without an answer (manual clock)");
     TEST(test_max_connections(), "a connection past max_connections is closed at once and "

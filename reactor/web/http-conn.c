@@ -28,7 +28,7 @@
 #define WEB_LINGER_BYTES   (1u << 20)
 #define WEB_LINGER_S       2.0
 
-enum { T_NONE, T_IDLE, T_HEADERS, T_LINGER };
+enum { T_NONE, T_IDLE, T_HEADERS, T_BODY, T_LINGER };
 
 static void process(web_conn_t *c);
 static void reject(web_conn_t *c, int code, const char *why);
@@ -109,9 +109,9 @@ static void on_timer(void *arg)
         return;
     }
     c->timer_kind = T_NONE;
-    if (kind == T_HEADERS && c->req != NULL && !c->busy) {
+    if ((kind == T_HEADERS || kind == T_BODY) && c->req != NULL && !c->busy) {
         c->site->stats.timeouts++;
-        reject(c, 408, "request headers too slow");
+        reject(c, 408, kind == T_HEADERS ? "request headers too slow" : "request body stalled");
         return;
     }
     if (kind == T_IDLE)
@@ -157,9 +157,16 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return web_buf_append(&req->arena, at, len) == 0 ? 0 : -1;
 }
 
-/* Ends the token being collected (the url, a name or a value) with its NUL. */
-static int end_token(weft_request_t *req)
+/* Ends the token being collected (the url, a name or a value) with its NUL. A value loses its
+ * trailing spaces and tabs (RFC 9110's OWS; http-parser drops only the leading ones). */
+static int end_token(web_conn_t *c, weft_request_t *req)
 {
+    if (c->hstate == 2) {
+        size_t start = req->headers[req->nheaders - 1].value;
+        while (req->arena.len > start && (req->arena.data[req->arena.len - 1] == ' ' ||
+                                          req->arena.data[req->arena.len - 1] == '\t'))
+            req->arena.len--;
+    }
     return web_buf_append(&req->arena, "", 1);
 }
 
@@ -174,7 +181,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
             c->reject = 431;
             return -1;
         }
-        if (end_token(req) != 0)
+        if (end_token(c, req) != 0)
             return -1;
         if (req->nheaders == req->headers_cap) {
             size_t cap = req->headers_cap ? req->headers_cap * 2 : 16;
@@ -199,7 +206,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     if (count_header_bytes(c, len) != 0)
         return -1;
     if (c->hstate != 2) {
-        if (end_token(req) != 0)
+        if (end_token(c, req) != 0)
             return -1;
         req->headers[req->nheaders - 1].value = (uint32_t)req->arena.len;
         c->hstate = 2;
@@ -211,11 +218,11 @@ static int on_headers_complete(http_parser *p)
 {
     web_conn_t *c = p->data;
     weft_request_t *req = c->req;
-    if (end_token(req) != 0)
+    if (end_token(c, req) != 0)
         return -1;
     if (c->hstate == 1) /* a name without a value: the parser does not allow it */
         return -1;
-    cancel_timer(c);
+    set_timer(c, T_BODY, c->site->opts.body_timeout);
     snprintf(req->method, sizeof(req->method), "%s", http_method_str(p->method));
     req->http_major = p->http_major;
     req->http_minor = p->http_minor;
@@ -249,11 +256,13 @@ static int on_body(http_parser *p, const char *at, size_t len)
         c->reject = 413;
         return -1;
     }
+    set_timer(c, T_BODY, c->site->opts.body_timeout); /* a store: the timer is lazy */
     return web_buf_append(&req->body, at, len) == 0 ? 0 : -1;
 }
 
 static int on_message_complete(http_parser *p)
 {
+    cancel_timer(p->data);
     http_parser_pause(p, 1);
     return 0;
 }

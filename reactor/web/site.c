@@ -18,6 +18,7 @@ void weft_site_options_init(weft_site_options_t *opts)
         .max_url_bytes = 8192,
         .max_body_bytes = 1048576,
         .header_timeout = 30.0,
+        .body_timeout = 30.0,
         .keepalive_timeout = 15.0,
         .max_connections = 1024,
         .response_buffer = 16384,
@@ -70,7 +71,7 @@ weft_site_t *weft_site_new(weft_resource_t *root, const weft_site_options_t *opt
     else
         weft_site_options_init(&o);
     if (root == NULL || o.max_header_bytes == 0 || o.max_headers == 0 || o.max_url_bytes == 0 ||
-        o.header_timeout < 0 || o.keepalive_timeout < 0) {
+        o.header_timeout < 0 || o.body_timeout < 0 || o.keepalive_timeout < 0) {
         e = WEFT_EINVAL;
         goto fail;
     }

@@ -42,6 +42,9 @@ typedef struct {
     /* Seconds from a request's first byte to the end of its headers; over it: 408. Default
      * 30. */
     double header_timeout;
+    /* Seconds a request body may go without a byte arriving (from the end of its headers);
+     * over it: 408. Default 30. */
+    double body_timeout;
     /* Seconds a kept-alive connection may wait for its next request (and a new one for its
      * first byte); then it is closed without an answer. Default 15. */
     double keepalive_timeout;
