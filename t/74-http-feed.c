@@ -22,9 +22,27 @@
 
 static th_resp_t resp[8];
 
-static int echo(weft_request_t *req, void *ctx)
+/* GET /huge answers 1 MiB. */
+static int huge_renders;
+
+static int huge(weft_request_t *req, void *ctx)
 {
     (void)ctx;
+    huge_renders++;
+    static char chunk[65536];
+    memset(chunk, 'x', sizeof(chunk));
+    for (int i = 0; i < 16; i++) {
+        int rc = weft_request_write(req, chunk, sizeof(chunk));
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int echo(weft_request_t *req, void *ctx)
+{
+    if (strcmp(weft_request_path(req), "/huge") == 0)
+        return huge(req, ctx);
     char buf[256];
     size_t len = 0;
     const char *body = weft_request_body(req, &len);
@@ -111,6 +129,32 @@ static void test_whole(void)
     teardown(&f);
 }
 
+static void test_back_pressure(void)
+{
+    fixture_t f;
+    if (!setup(&f))
+        return;
+    huge_renders = 0;
+    weft_transport_pause_reading(f.c.t); /* a client that sends and does not read */
+    for (int i = 0; i < 16; i++)
+        th_send(&f.c, "GET /huge HTTP/1.1\r\n\r\n", 22);
+    size_t most = 0;
+    for (int i = 0; i < 400; i++) {
+        (void)weft_reactor_run_once_nowait(f.r);
+        size_t pending = weft_transport_pending(f.conn->t);
+        if (pending > most)
+            most = pending;
+    }
+    check_int(huge_renders, <, 16);
+    check_uint(most, <=, (size_t)2 << 20); /* high-water mark + one answer, not 16 MiB */
+    check_err(weft_transport_resume_reading(f.c.t), 0);
+    size_t total = (size_t)16 << 20;
+    t_run_until_len(f.r, &f.c.len, total + 16 * 100);
+    check_int(huge_renders, ==, 16);
+    check_int(th_parse(f.c.data, f.c.len, false, resp, 8), ==, 16); /* (8 kept) */
+    teardown(&f);
+}
+
 static void test_byte_by_byte(void)
 {
     long page = sysconf(_SC_PAGESIZE);
@@ -161,6 +205,9 @@ int main(void)
     if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
         bail_out("log level");
     TEST(test_whole(), "four pipelined requests fed at once get their four answers in order");
+    TEST(test_back_pressure(), "a client pipelining requests without reading holds the server "
+                               "at one answer past the high-water mark; reading again gets "
+                               "them all");
     TEST(test_byte_by_byte(), "the same requests fed one byte at a time, each at the end of a "
                               "guard-paged buffer, get the same answers");
     TEST(test_random_splits(), "the same requests fed in 20 seeded random splits get the same "

@@ -7,7 +7,8 @@
  * pauses past WEB_PIPELINE_BYTES) and are parsed once the current answer is finished: answers
  * leave in order by construction.
  *
- * Memory per connection is bounded: c->in by WEB_PIPELINE_BYTES plus one read, a request's
+ * Memory per connection is bounded: answers queued on the transport by its high-water mark plus
+ * the answer being written (see conn_pause), c->in by WEB_PIPELINE_BYTES plus one read, a request's
  * target and headers by max_header_bytes, its body by max_body_bytes, the input dropped while
  * closing by WEB_LINGER_BYTES.
  *
@@ -318,7 +319,7 @@ static void process(web_conn_t *c)
     if (c->processing)
         return;
     c->processing = true;
-    while (!c->lost && !c->closing && !c->busy && c->in.len > 0) {
+    while (!c->lost && !c->closing && !c->busy && !c->write_paused && c->in.len > 0) {
         size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (n > c->in.len)
@@ -442,10 +443,29 @@ static void conn_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
     }
 }
 
+/* Back-pressure: while the transport holds more than its high-water mark of answers the client
+ * has not read, no further pipelined request is started (its input waits, and reading pauses
+ * once that is full), so a client that sends and never reads cannot grow the queue. */
+static void conn_pause(void *proto, weft_transport_t *t)
+{
+    (void)t;
+    ((web_conn_t *)proto)->write_paused = true;
+}
+
+static void conn_resume(void *proto, weft_transport_t *t)
+{
+    (void)t;
+    web_conn_t *c = proto;
+    c->write_paused = false;
+    process(c);
+}
+
 static const weft_protocol_ops_t conn_ops = {
     .connection_made = conn_made,
     .data_received = conn_data,
     .connection_lost = conn_lost,
+    .pause_producing = conn_pause,
+    .resume_producing = conn_resume,
 };
 
 const weft_protocol_ops_t *web_conn_ops(void)

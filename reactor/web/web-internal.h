@@ -108,7 +108,8 @@ struct web_conn_s {
     bool processing;
     bool closing; /* the last answer is out; input is dropped */
     bool lost;
-    bool in_message; /* the parser is inside a request */
+    bool write_paused; /* the transport is over its high-water mark */
+    bool in_message;   /* the parser is inside a request */
     weft_call_id_t timer;
     int timer_kind;
     double deadline; /* when the timer_kind's reaction is due */
