@@ -24,7 +24,8 @@ typedef struct {
     size_t max_bytes;
 } file_ctx_t;
 
-/* What the loop hands the job: borrowed by the job until its deferred fires. */
+/* What the loop hands the job: owned by weft (arg_free) from the submit on, freed once the job
+ * can no longer touch it, after the deferred's callbacks ran. */
 typedef struct {
     weft_request_t *req;
     char *path;
@@ -51,8 +52,9 @@ static void file_out_free(void *p)
     free(o);
 }
 
-static void file_in_free(file_in_t *in)
+static void file_in_free(void *p)
 {
+    file_in_t *in = p;
     free(in->path);
     free(in);
 }
@@ -218,8 +220,7 @@ static weft_result_t file_done(void *value, weft_free_fn free_fn, void *arg)
     }
     weft_request_finish(req);
     file_out_free(out);
-    file_in_free(in);
-    return weft_ok(NULL, NULL);
+    return weft_ok(NULL, NULL); /* in is freed by weft (arg_free) once the job is done */
 }
 
 static weft_result_t file_failed(weft_failure_t *f, void *arg)
@@ -232,7 +233,6 @@ static weft_result_t file_failed(weft_failure_t *f, void *arg)
     }
     weft_request_finish(req);
     weft_failure_free(f);
-    file_in_free(in);
     return weft_ok(NULL, NULL);
 }
 
@@ -302,12 +302,11 @@ static int file_render(weft_request_t *req, void *ctx)
     weft_offload_options_init(&o);
     o.kind = WEFT_POOL_KIND_IO;
     o.name = "http-file";
+    o.arg_free = file_in_free; /* weft frees in once the job can no longer touch it */
     int err = 0;
     weft_deferred_t *d = weft_defer_to_thread(weft_request_reactor(req), file_job, in, &o, &err);
-    if (d == NULL) {
-        file_in_free(in);
+    if (d == NULL) /* in was freed (arg_free is called on every error path) */
         return err;
-    }
     int rc = weft_deferred_add_callbacks(d, file_done, in, file_failed, in);
     weft_deferred_unref(d);
     if (rc != 0) /* cannot happen on a fresh deferred; answered as a failed render */

@@ -33,8 +33,9 @@ typedef struct {
     char hex[65];
 } hash_job_t;
 
-static void hash_job_free(hash_job_t *j)
+static void hash_job_free(void *p)
 {
+    hash_job_t *j = p;
     free(j->pw);
     free(j);
 }
@@ -67,8 +68,7 @@ static weft_result_t derived(void *value, weft_free_fn free_fn, void *arg)
         (void)rc; /* the client may have gone between the check and the write */
     }
     weft_request_finish(j->req);
-    hash_job_free(j);
-    return weft_ok(NULL, NULL);
+    return weft_ok(NULL, NULL); /* j is freed by weft (arg_free) once the job is done */
 }
 
 static weft_result_t failed(weft_failure_t *f, void *arg)
@@ -82,7 +82,6 @@ static weft_result_t failed(weft_failure_t *f, void *arg)
     }
     weft_request_finish(j->req);
     weft_failure_free(f);
-    hash_job_free(j);
     return weft_ok(NULL, NULL);
 }
 
@@ -103,12 +102,15 @@ static int hash_get(weft_request_t *req, void *ctx)
     }
     j->req = req;
     j->iterations = app->iterations;
+    /* weft owns j from here: it frees it once the worker is done with it, also when the
+     * deferred is cancelled while the job runs (a shutdown), and on every error path. */
+    weft_offload_options_t o;
+    weft_offload_options_init(&o);
+    o.arg_free = hash_job_free;
     int err = 0;
-    weft_deferred_t *d = weft_defer_to_thread(app->r, derive, j, NULL, &err);
-    if (d == NULL) {
-        hash_job_free(j);
+    weft_deferred_t *d = weft_defer_to_thread(app->r, derive, j, &o, &err);
+    if (d == NULL)
         return err;
-    }
     if (weft_deferred_add_callbacks(d, derived, j, failed, j) != 0) {
         weft_deferred_unref(d); /* cannot happen on a fresh deferred */
         return WEFT_ENOMEM;
