@@ -89,17 +89,21 @@ DB_LIBS = $(eval DB_LIBS := $$(shell $(PKG_CONFIG) --libs $(DB_PKGS)))$(DB_LIBS)
 
 ALL_CFLAGS = $(WEFT_CFLAGS) $(DEBUG_FLAGS) $(SAN_FLAGS) $(UV_CFLAGS) $(DB_CFLAGS) $(CPPFLAGS) \
 	$(CFLAGS)
-LIB_DEPS = $(UV_LIBS) $(DB_LIBS) -lpthread -lm
+# The HTTP parser (reactor/web) is Debian's libhttp-parser-dev: no pkg-config file, plain -l.
+HTTP_PARSER_LIBS := -lhttp_parser
+LIB_DEPS = $(UV_LIBS) $(DB_LIBS) $(HTTP_PARSER_LIBS) -lpthread -lm
 ALL_LDFLAGS = $(SAN_FLAGS) -pthread $(LDFLAGS)
 
 # ---------------------------------------------------------------- Debian packages
 # What each target needs; `mk/deps.sh` installs what is missing when run as root and names
 # the apt-get command otherwise. Later issues add their packages here.
 CC_PKG := $(if $(filter clang%,$(CC_NAME)),clang,gcc)
-# libssl-dev: libcrypto's PBKDF2 for examples/cpu_server (the demo).
-DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libsqlite3-dev libpq-dev libssl-dev
+# libssl-dev: libcrypto's PBKDF2 for examples/cpu_server (the demo) and examples/http_hash.
+DEPS_BUILD := $(CC_PKG) libc6-dev pkg-config libuv1-dev libsqlite3-dev libpq-dev \
+	libhttp-parser-dev libssl-dev
 # postgresql: t/51-dbpool-postgres starts a private server of its own (initdb, pg_ctl).
-DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted postgresql
+# curl: t/73-http-curl talks to the HTTP examples with it.
+DEPS_CHECK := $(DEPS_BUILD) perl python3-twisted postgresql curl
 ifneq ($(SAN_FLAGS),)
 ifeq ($(CC_PKG),clang)
 DEPS_CHECK += libclang-rt-14-dev
@@ -297,7 +301,7 @@ $(PC_FILE): weft.pc.in $(VERSION_H) FORCE
 	@mkdir -p $(@D)
 	@sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
-		-e 's|@LIBS_PRIVATE@|$(strip $(DB_LIBS)) -lpthread -lm|g' $< > $@.tmp
+		-e 's|@LIBS_PRIVATE@|$(strip $(DB_LIBS)) $(HTTP_PARSER_LIBS) -lpthread -lm|g' $< > $@.tmp
 	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
 
 # weft-run loads plugins that call weft: it links the whole library and exports its symbols.
@@ -318,13 +322,14 @@ $(BUILD)/plugins/$(notdir $(1:.c=.plugin)): $(1:.c=.plugin)
 endef
 $(foreach p,$(PLUGIN_SRCS),$(eval $(call plugin_rules,$(p))))
 
-# Libraries an example needs beyond weft's (its `Build:` line names the same pkg-config names).
+# Libraries an example needs beyond weft's (its `Build:` line names the same pkg-config names):
+# cpu_server and http_hash take PBKDF2 from libcrypto (libssl-dev).
 CRYPTO_CFLAGS = $(eval CRYPTO_CFLAGS := $$(shell $(PKG_CONFIG) --cflags libcrypto))$(CRYPTO_CFLAGS)
 CRYPTO_LIBS = $(eval CRYPTO_LIBS := $$(shell $(PKG_CONFIG) --libs libcrypto))$(CRYPTO_LIBS)
 EXAMPLE_CFLAGS =
 EXAMPLE_LIBS =
-$(BUILD)/examples/cpu_server: EXAMPLE_CFLAGS = $(CRYPTO_CFLAGS)
-$(BUILD)/examples/cpu_server: EXAMPLE_LIBS = $(CRYPTO_LIBS)
+$(BUILD)/examples/cpu_server $(BUILD)/examples/http_hash: EXAMPLE_CFLAGS = $(CRYPTO_CFLAGS)
+$(BUILD)/examples/cpu_server $(BUILD)/examples/http_hash: EXAMPLE_LIBS = $(CRYPTO_LIBS)
 
 $(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)

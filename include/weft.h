@@ -22,6 +22,11 @@
 #include <weft/transport.h>
 #include <weft/tcp.h>
 #include <weft/framed.h>
+#include <weft/request.h>
+#include <weft/resource.h>
+#include <weft/site.h>
+#include <weft/web-file.h>
+#include <weft/web-metrics.h>
 #include <weft/pool-service.h>
 #include <weft/service.h>
 #include <weft/timer-service.h>

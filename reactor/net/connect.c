@@ -9,6 +9,7 @@
  * first) and the late callback only frees.
  */
 #include <string.h>
+#include <sys/un.h>
 
 #include <weft/error.h>
 
@@ -148,7 +149,13 @@ struct creator_s {
     void *proto;
     weft_transport_options_t topts;
     double timeout;
+    bool made; /* connection_made is running: too late to cancel */
 };
+
+bool weft__unix_path_fits(const char *path)
+{
+    return strlen(path) < sizeof(((struct sockaddr_un *)NULL)->sun_path);
+}
 
 static void creator_done(void *owner, weft_transport_t *t, weft_failure_t *f)
 {
@@ -156,6 +163,7 @@ static void creator_done(void *owner, weft_transport_t *t, weft_failure_t *f)
     weft_deferred_t *d = c->d;
     int rc;
     if (t != NULL) {
+        c->made = true; /* a cancel from connection_made does nothing (creator_cancel) */
         (void)weft__transport_start(t, &c->ops, c->proto, &c->topts);
         rc = weft_deferred_callback(d, t, NULL);
     } else {
@@ -170,6 +178,8 @@ static int creator_cancel(weft_deferred_t *d, void *arg)
 {
     (void)d;
     creator_t *c = arg;
+    if (c->made)
+        return WEFT_EALREADY; /* d stays unfired: it fires with the transport when made returns */
     weft_failure_t *f = weft_failure_from_code(WEFT_ECANCELED, "connect cancelled");
     if (c->a != NULL) {
         weft__attempt_cancel(c->a, f);
@@ -318,7 +328,7 @@ weft_deferred_t *weft_connect_unix(weft_reactor_t *r, const char *path,
     int dummy;
     if (err == NULL)
         err = &dummy;
-    if (r == NULL || ops == NULL || path == NULL) {
+    if (r == NULL || ops == NULL || path == NULL || !weft__unix_path_fits(path)) {
         *err = WEFT_EINVAL;
         return NULL;
     }

@@ -71,8 +71,12 @@ static double normal(weft_connector_t *c, double mu, double sigma)
 
 static void release_if_done(weft_connector_t *c)
 {
-    if (c->freed && c->busy == 0)
+    if (c->freed && c->busy == 0) {
+        weft_reactor_t *r = c->r;
         weft__free(c);
+        WEFT_ASSERT(r->net_objects > 0);
+        r->net_objects--;
+    }
 }
 
 static void on_retry(void *arg);
@@ -104,6 +108,7 @@ static void retry(weft_connector_t *c)
         c->state = C_WAITING;
 }
 
+/* Starts an attempt. started_connecting may free c: the caller calls release_if_done after. */
 static int start_attempt(weft_connector_t *c)
 {
     int err = 0;
@@ -143,8 +148,8 @@ static void on_retry(void *arg)
         }
         weft_failure_free(f);
         retry(c);
-        release_if_done(c);
     }
+    release_if_done(c); /* started_connecting may have freed c */
 }
 
 static void conn_closed(void *owner, weft_transport_t *t, bool made, const weft_failure_t *reason)
@@ -180,7 +185,10 @@ static void attempt_done(void *owner, weft_transport_t *t, weft_failure_t *f)
             c->state = C_CONNECTED;
             t->on_closed = conn_closed;
             t->owner = c;
+            /* connection_made may free c (weft_connector_free, or a service stopping). */
+            c->busy++;
             (void)weft__transport_start(t, ops, proto, &c->opts.connect.transport);
+            c->busy--;
             release_if_done(c);
             return;
         }
@@ -234,6 +242,7 @@ weft_connector_t *weft_connector_new_tcp(weft_reactor_t *r, const char *host, in
     c->delay = opts->initial_delay;
     uint64_t seed = opts->seed != 0 ? opts->seed : (uint64_t)time(NULL) ^ (uintptr_t)c;
     c->rng = seed * 0x9E3779B97F4A7C15ull | 1;
+    r->net_objects++; /* weft_reactor_free refuses until the connector is released */
     return c;
 }
 
@@ -248,7 +257,9 @@ int weft_connector_connect(weft_connector_t *c)
         c->state = C_IDLE;
     }
     c->continue_trying = true;
-    return start_attempt(c);
+    int rc = start_attempt(c);
+    release_if_done(c); /* started_connecting may have freed c */
+    return rc;
 }
 
 void weft_connector_stop_trying(weft_connector_t *c)

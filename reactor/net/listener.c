@@ -17,9 +17,11 @@
  * shortage delays connections rather than losing the listener (found by t/81's walk). The
  * timer is a second handle: the listener's handle counts as closed once both have closed.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <weft/error.h>
@@ -51,6 +53,7 @@ struct weft_listener_s {
     /* weft_listener_stop_all: the listener lives on until its connections have closed. */
     bool draining;
     bool handle_closed;
+    bool grace_never;          /* an infinite grace: never abort */
     weft_call_id_t grace_call; /* 0: none pending */
     uv_timer_t retry;          /* re-runs an accept that ran out of memory */
     int handles;               /* libuv handles not yet closed (h, and retry once listening) */
@@ -180,6 +183,14 @@ static void on_connection(uv_stream_t *server, int status)
     t->on_closed = conn_closed;
     t->owner = l;
     (void)weft__transport_start(t, ops, proto, &l->topts);
+    /* build_protocol (or connection_made) called weft_listener_stop_all: this connection was
+     * not in the list then; it closes as the others do, under the same grace. */
+    if (l->draining) {
+        if (l->grace_call != 0 || l->grace_never)
+            weft_transport_lose_connection(t);
+        else
+            weft_transport_abort_connection(t);
+    }
 }
 
 static void retry_accept(uv_timer_t *timer)
@@ -297,7 +308,7 @@ weft_listener_t *weft_listen_unix(weft_reactor_t *r, const char *path,
         weft_listen_options_init(&defaults);
         opts = &defaults;
     }
-    if (r == NULL || factory == NULL || path == NULL) {
+    if (r == NULL || factory == NULL || path == NULL || !weft__unix_path_fits(path)) {
         *err = WEFT_EINVAL;
         return NULL;
     }
@@ -355,6 +366,8 @@ static void abort_stragglers(void *arg)
 {
     weft_listener_t *l = arg;
     l->grace_call = 0;
+    if (l->nconn == 0)
+        return;
     weft__net_log(l->r, WEFT_LOG_WARN,
                   "%zu connection(s) still open at the end of the stop's grace period: aborting",
                   l->nconn);
@@ -374,18 +387,20 @@ weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace)
     if (d != NULL)
         l->stopped = weft_deferred_ref(d);
     l->draining = true;
-    if (l->nconn > 0) {
-        if (!(grace >= 0) ||
-            weft_reactor_call_later(l->r, grace, abort_stragglers, l, &l->grace_call) != 0) {
-            l->grace_call = 0;
-            abort_stragglers(l); /* no grace to be had: abort now */
-        } else {
-            weft__list_t *pos, *tmp;
-            weft__list_foreach_safe(pos, tmp, &l->conns)
-            {
-                weft_transport_lose_connection(weft__list_entry(pos, weft_transport_t, link));
-            }
-        }
+    if (!(grace >= 0))
+        grace = 0; /* negative or NaN */
+    if (isinf(grace) || !weft__seconds_valid(grace)) {
+        l->grace_never = true; /* no timer: wait for the connections to close */
+    } else if (weft_reactor_call_later(l->r, grace, abort_stragglers, l, &l->grace_call) != 0) {
+        /* Armed even with no connection: one being built now (stop_all from build_protocol)
+         * joins the list after this returns. */
+        l->grace_call = 0;
+        abort_stragglers(l); /* no grace to be had: abort now */
+    }
+    weft__list_t *pos, *tmp;
+    weft__list_foreach_safe(pos, tmp, &l->conns)
+    {
+        weft_transport_lose_connection(weft__list_entry(pos, weft_transport_t, link));
     }
     uv_close((uv_handle_t *)&l->retry, on_listener_closed);
     uv_close(&l->h.handle, on_listener_closed);

@@ -105,6 +105,10 @@ int weft__format_addr(const struct sockaddr_storage *ss, char *buf, size_t size,
 /* Parses an IP literal (or "localhost", as 127.0.0.1) and a port into ss. */
 int weft__parse_addr(const char *host, int port, struct sockaddr_storage *ss);
 
+/* Whether path fits a Unix socket address (sun_path, with its NUL: at most 107 bytes on
+ * Linux); libuv 1.44 truncates a longer one silently, so weft refuses it. */
+bool weft__unix_path_fits(const char *path);
+
 /* Logs with the reactor's name and component "net". */
 void weft__net_log(const weft_reactor_t *r, weft_log_level_t level, const char *fmt, ...)
     WEFT_PRINTF(3, 4);

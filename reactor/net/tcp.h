@@ -28,7 +28,9 @@ typedef struct weft_factory_s weft_factory_t;
 typedef struct {
     /* Makes the protocol of a new connection from peer (text as weft_transport_peer gives it):
      * sets *ops (borrowed: it must outlive the connection) and *proto, and returns 0; a
-     * non-zero return refuses the connection, which is closed at once. Required. */
+     * non-zero return refuses the connection, which is closed at once. Returning 0 with ops
+     * that lack data_received also refuses it (logged): proto is then never called and stays
+     * the factory's to free. Required. */
     int (*build_protocol)(void *ctx, const char *peer, const weft_protocol_ops_t **ops,
                           void **proto);
     /* Before the first listener using the factory starts listening / after the last one has
@@ -89,7 +91,8 @@ WEFT_EXPORT WEFT_NODISCARD weft_listener_t *weft_listen_tcp(weft_reactor_t *r,
 
 /* As weft_listen_tcp on a Unix socket at path (host, port, reuse_port and ipv6_only are
  * ignored). The socket file is removed when the listener stops. Thread: loop.
- * Errors: as weft_listen_tcp; WEFT_EINVAL for a NULL path. */
+ * Errors: as weft_listen_tcp; WEFT_EINVAL for a NULL path or one of 108 bytes or more (it
+ * does not fit sun_path with its NUL; libuv would silently truncate it). */
 WEFT_EXPORT WEFT_NODISCARD weft_listener_t *weft_listen_unix(weft_reactor_t *r, const char *path,
                                                              const weft_listen_options_t *opts,
                                                              weft_factory_t *factory, int *err);
@@ -112,11 +115,14 @@ WEFT_EXPORT weft_deferred_t *weft_listener_stop(weft_listener_t *l);
 /*
  * Stops listening and closes every connection the listener accepted, then releases l: takes
  * l. Each connection gets weft_transport_lose_connection (its pending output is flushed);
- * those still open after grace seconds (>= 0; a bad value means 0) get
+ * those still open after grace seconds (>= 0; negative or NaN means 0) get
  * weft_transport_abort_connection, and the stop logs how many. Returns an owned deferred that
  * fires (value NULL) once the socket and every connection are closed and the factory's
  * stop_factory (if this was its last listener) has run, or NULL when out of memory (the stop
- * goes on all the same). The TCP server service stops this way. Thread: loop.
+ * goes on all the same). INFINITY as grace never aborts: the deferred waits for every
+ * connection to close. A connection accepted while it stops (stop_all called from
+ * build_protocol or connection_made) is closed the same way. The TCP server service stops
+ * this way. Thread: loop.
  */
 WEFT_EXPORT weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace);
 
@@ -143,8 +149,10 @@ WEFT_EXPORT void weft_connect_options_init(weft_connect_options_t *opts);
  * function NULL), or fails with weft.ConnectionRefused, weft.TimeoutError, weft.SystemError
  * with WEFT_EHOSTUNREACH for a name that does not resolve, or weft.SystemError /
  * weft.ConnectionLost with libuv's code; proto is then never called and stays the caller's.
- * Cancelling the deferred before it fires stops the connect (CancelledError). NULL with *err
- * set on an immediate error (nothing is ever called then). Thread: loop.
+ * Cancelling the deferred before the connection is made stops the connect (CancelledError);
+ * from connection_made on, a cancel does nothing and returns WEFT_EALREADY (the deferred still
+ * fires with the transport, once). NULL with *err set on an immediate error (nothing is ever
+ * called then). Thread: loop.
  * Errors: WEFT_EINVAL for a NULL argument, an empty host, a port out of 1..65535; WEFT_ENOMEM;
  * libuv's codes.
  */
@@ -152,7 +160,9 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
 weft_connect_tcp(weft_reactor_t *r, const char *host, int port, const weft_connect_options_t *opts,
                  const weft_protocol_ops_t *ops, void *proto, int *err);
 
-/* As weft_connect_tcp to the Unix socket at path. Thread: loop. */
+/* As weft_connect_tcp to the Unix socket at path. Thread: loop.
+ * Errors: as weft_connect_tcp; WEFT_EINVAL for a path of 108 bytes or more (see
+ * weft_listen_unix). */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_connect_unix(weft_reactor_t *r, const char *path,
                                                               const weft_connect_options_t *opts,
                                                               const weft_protocol_ops_t *ops,
@@ -167,8 +177,9 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_connect_unix(weft_reactor_t *r,
 typedef struct weft_connector_s weft_connector_t;
 
 typedef struct {
-    /* As weft_factory_ops_t's build_protocol; non-zero gives up this attempt (it counts as a
-     * failed connect). Required. */
+    /* As weft_factory_ops_t's build_protocol; non-zero (or ops without data_received, whose
+     * proto stays the caller's) gives up this attempt (it counts as a failed connect).
+     * Required. */
     int (*build_protocol)(void *ctx, weft_connector_t *c, const weft_protocol_ops_t **ops,
                           void **proto);
     /* An attempt begins (Twisted's startedConnecting). Optional. */
@@ -209,7 +220,8 @@ WEFT_EXPORT void weft_connector_options_init(weft_connector_options_t *opts);
  * Makes a connector to host:port (an IP literal or "localhost": names are not resolved here),
  * idle until weft_connector_connect.
  * ops is copied, ctx borrowed, opts borrowed (NULL for defaults). Returns an owned connector,
- * released with weft_connector_free, or NULL with *err set. Thread: loop.
+ * released with weft_connector_free (weft_reactor_free refuses while it lives), or NULL with
+ * *err set. Thread: loop.
  * Errors: WEFT_EINVAL for a NULL argument, a bad address, a negative delay or a factor below 1;
  * WEFT_ENOMEM.
  */
@@ -240,7 +252,9 @@ WEFT_EXPORT double weft_connector_delay(const weft_connector_t *c);
 /*
  * Releases c: takes c. Stops trying and closes the current connection, if any (with
  * lose_connection; its protocol still gets connection_lost, but no connector callback runs
- * after this returns). weft_connector_free(NULL) does nothing. Thread: loop.
+ * after this returns). Any callback may call it, the protocol's connection_made and the
+ * connector's started_connecting included. weft_connector_free(NULL) does nothing.
+ * Thread: loop.
  */
 WEFT_EXPORT void weft_connector_free(weft_connector_t *c);
 

@@ -263,6 +263,18 @@ static void touch(weft_transport_t *t)
         t->last_active = weft_reactor_now(t->r);
 }
 
+static void on_idle_timer(void *arg);
+
+/* (Re)starts the idle timer for seconds (> 0, finite) from now. */
+static int arm_idle(weft_transport_t *t, double seconds)
+{
+    t->idle_timeout = seconds;
+    t->last_active = weft_reactor_now(t->r);
+    if (t->idle_id != 0)
+        return weft_delayed_call_reset(t->r, t->idle_id, seconds);
+    return weft_reactor_call_later(t->r, seconds, on_idle_timer, t, &t->idle_id);
+}
+
 static void on_idle_timer(void *arg)
 {
     weft_transport_t *t = arg;
@@ -279,12 +291,21 @@ static void on_idle_timer(void *arg)
         WEFT__DISPATCH(t->r, t->ops.timeout_connection(t->proto, t));
         return;
     }
-    weft__net_log(t->r, WEFT_LOG_INFO, "closing a connection idle for %.3f s", t->idle_timeout);
+    if (t->state == T_OPEN)
+        weft__net_log(t->r, WEFT_LOG_INFO, "closing a connection idle for %.3f s", t->idle_timeout);
+    else
+        weft__net_log(t->r, WEFT_LOG_INFO,
+                      "aborting a connection whose output has not moved for %.3f s (%zu bytes "
+                      "pending)",
+                      t->idle_timeout, t->pending);
     weft_failure_free(t->reason);
     t->reason = weft_failure_newf(&weft_timeout_error_type, WEFT_ETIMEDOUT,
                                   "connection idle for %.3f s", t->idle_timeout);
     if (t->state == T_OPEN) {
         weft_transport_lose_connection(t);
+        /* Output still pending: give the flush one more idle period, then abort (below). */
+        if (t->state == T_CLOSING && arm_idle(t, t->idle_timeout) < 0)
+            weft__transport_close(t, NULL);
     } else {
         /* Still flushing after lose_connection and nothing moved: the peer is stuck. */
         t->abort = true;
@@ -299,17 +320,14 @@ int weft_transport_set_timeout(weft_transport_t *t, double seconds)
         return WEFT_EINVAL;
     if (t->state != T_OPEN)
         return WEFT_ECLOSED;
-    t->idle_timeout = seconds;
-    t->last_active = weft_reactor_now(t->r);
     if (seconds == 0) {
+        t->idle_timeout = 0;
         if (t->idle_id != 0)
             (void)weft_delayed_call_cancel(t->r, t->idle_id);
         t->idle_id = 0;
         return 0;
     }
-    if (t->idle_id != 0)
-        return weft_delayed_call_reset(t->r, t->idle_id, seconds);
-    return weft_reactor_call_later(t->r, seconds, on_idle_timer, t, &t->idle_id);
+    return arm_idle(t, seconds);
 }
 
 /* ---------------------------------------------------------------- reading */
@@ -404,13 +422,17 @@ int weft__transport_start(weft_transport_t *t, const weft_protocol_ops_t *ops, v
     t->made = true;
     if (t->ops.connection_made != NULL)
         WEFT__DISPATCH(t->r, t->ops.connection_made(t->proto, t));
-    if (t->state != T_OPEN)
-        return 0;
-    if (opts->idle_timeout > 0 && t->idle_timeout == 0) {
-        int rc = weft_transport_set_timeout(t, opts->idle_timeout);
+    /* Also when connection_made called lose_connection: a flush to a peer that never reads
+     * must still end (the idle timer aborts it). */
+    if ((t->state == T_OPEN || t->state == T_CLOSING) && t->idle_timeout == 0 &&
+        opts->idle_timeout > 0) {
+        int rc =
+            weft__seconds_valid(opts->idle_timeout) ? arm_idle(t, opts->idle_timeout) : WEFT_EINVAL;
         if (rc < 0)
             weft__net_log(t->r, WEFT_LOG_ERROR, "idle timeout not set: %s", weft_strerror(rc));
     }
+    if (t->state != T_OPEN)
+        return 0;
     return start_reading(t);
 }
 
@@ -713,6 +735,11 @@ void *weft_transport_protocol(const weft_transport_t *t)
 void weft_transport_set_protocol(weft_transport_t *t, const weft_protocol_ops_t *ops, void *proto)
 {
     WEFT__LOOP_ONLY(t->r);
+    if (ops == NULL || ops->data_received == NULL) {
+        weft__net_log(t->r, WEFT_LOG_ERROR,
+                      "weft_transport_set_protocol: no data_received; the protocol is unchanged");
+        return;
+    }
     t->ops = *ops;
     t->proto = proto;
 }

@@ -56,7 +56,10 @@ typedef struct {
     void (*pause_producing)(void *proto, weft_transport_t *t);
     void (*resume_producing)(void *proto, weft_transport_t *t);
     /* The idle timeout (weft_transport_set_timeout) expired (Twisted's timeoutConnection).
-     * NULL: the default, which logs and closes the connection with weft.TimeoutError. */
+     * NULL: the default, which logs and closes the connection with weft.TimeoutError
+     * (lose_connection; if the pending output has not flushed one more idle period later,
+     * as with a peer that stopped reading, it aborts). It also runs on a connection closing
+     * after lose_connection whose output has not moved for the idle period. */
     void (*timeout_connection)(void *proto, weft_transport_t *t);
 } weft_protocol_ops_t;
 
@@ -72,7 +75,8 @@ typedef struct {
     size_t high_water;
     size_t low_water;
     /* Idle timeout in seconds (Twisted's TimeoutMixin): no byte read or written for this long
-     * calls timeout_connection. 0 (the default): none. */
+     * calls timeout_connection; armed after connection_made, also when connection_made called
+     * lose_connection (so a flush to a peer that never reads ends). 0 (the default): none. */
     double idle_timeout;
 } weft_transport_options_t;
 
@@ -189,7 +193,8 @@ WEFT_EXPORT WEFT_NODISCARD int weft_transport_host(const weft_transport_t *t, ch
 WEFT_EXPORT weft_reactor_t *weft_transport_reactor(const weft_transport_t *t);
 
 /* The protocol pointer the transport calls with, and a way to swap it (for example, a
- * framing protocol taking over from a plain one). Thread: loop. */
+ * framing protocol taking over from a plain one; ops copied). ops NULL or without
+ * data_received is refused: it is logged and the protocol stays as it was. Thread: loop. */
 WEFT_EXPORT void *weft_transport_protocol(const weft_transport_t *t);
 WEFT_EXPORT void weft_transport_set_protocol(weft_transport_t *t, const weft_protocol_ops_t *ops,
                                              void *proto);
