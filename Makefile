@@ -97,6 +97,8 @@ endif
 endif
 DEPS_VALGRIND := $(DEPS_CHECK) valgrind
 DEPS_LINT := $(DEPS_BUILD) clang-format binutils
+# make bench: the plots of doc/bench.md (mk/bench-report.sh); Twisted for its comparison.
+DEPS_BENCH := $(DEPS_BUILD) gnuplot-nox python3-twisted
 
 # ---------------------------------------------------------------- sources
 ROOMS := common reactor threadpool bridge
@@ -148,7 +150,7 @@ BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
-	lint format clean help deps-build deps-check deps-valgrind deps-lint FORCE
+	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-bench FORCE
 
 all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
 	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE), $(PROGRAMS) and $(EXAMPLES)"
@@ -167,6 +169,8 @@ deps-valgrind:
 	@sh mk/deps.sh $(DEPS_VALGRIND)
 deps-lint:
 	@sh mk/deps.sh $(DEPS_LINT)
+deps-bench:
+	@sh mk/deps.sh $(DEPS_BENCH)
 
 TEST_ENV = TAP_TIMEOUT=$(TAP_TIMEOUT) WEFT_TOP=$(CURDIR) WEFT_BUILD=$(BUILD) MAKE="$(MAKE)" \
 	CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
@@ -195,9 +199,19 @@ valgrind: deps-valgrind
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
-bench: deps-build
+# Runs every t/bench program, keeps their output in $(BENCH_OUT) and writes doc/bench.md and
+# its plots from it (mk/bench-report.sh). BENCH_DOC=dir writes them somewhere else.
+BENCH_OUT := $(BUILD)/bench/results.txt
+BENCH_DOC ?= doc
+bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCHES)
-	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@set -e; : > $(BENCH_OUT).tmp; for b in $(BENCHES); do \
+		echo "== $$b" | tee -a $(BENCH_OUT).tmp; \
+		$$b > $(BENCH_OUT).one; cat $(BENCH_OUT).one; cat $(BENCH_OUT).one >> $(BENCH_OUT).tmp; \
+	done; rm -f $(BENCH_OUT).one; mv $(BENCH_OUT).tmp $(BENCH_OUT)
+	@CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
+		BENCH_CMD="make bench$(if $(filter cc gcc,$(CC_NAME)),, CC=$(CC))$(if $(filter default,$(VARIANT)),, VARIANT=$(VARIANT))" \
+		sh mk/bench-report.sh $(BENCH_OUT) $(BENCH_DOC)
 
 demo: deps-build
 	@$(MAKE) --no-print-directory all
