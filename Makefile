@@ -131,6 +131,11 @@ PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
+# The guide's programs (doc/guide/*.c, quoted by doc/guide.md), built like the examples and
+# run by t/95-guide.
+GUIDE_SRCS := $(sort $(wildcard doc/guide/*.c))
+GUIDES := $(GUIDE_SRCS:doc/guide/%.c=$(BUILD)/guide/%)
+
 # Plugins (reactor/app/plugin.h): the example's and the tests', built as shared objects into
 # $(BUILD)/plugins/ with their sidecars. They take weft from the program that loads them
 # (weft-run exports the whole library), so they are linked without libweft.
@@ -186,7 +191,7 @@ NO_ASLR := $(if $(filter tsan,$(VARIANT)),$(shell command -v setarch >/dev/null 
 	echo setarch $$(uname -m) -R))
 
 check: deps-check
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(GUIDES) $(PLUGINS) tests
 	$(TEST_ENV) $(NO_ASLR) $(PROVE) $(PROVE_FLAGS) t/
 
 asan ubsan tsan debug:
@@ -195,7 +200,7 @@ asan ubsan tsan debug:
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: deps-valgrind
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(GUIDES) $(PLUGINS) tests
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
@@ -263,6 +268,10 @@ $(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAG
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
 
+$(GUIDES): $(BUILD)/guide/%: doc/guide/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+
 $(TEST_STAMP): FORCE
 	@mkdir -p $(@D)
 	@[ "`cat $@ 2>/dev/null`" = "$(BUILD)" ] || echo "$(BUILD)" > $@
@@ -299,7 +308,7 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	t/plugins/*.[ch] examples/*.[ch] examples/*/*.[ch]))
+	t/plugins/*.[ch] examples/*.[ch] examples/*/*.[ch] doc/guide/*.c))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib
