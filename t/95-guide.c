@@ -95,9 +95,16 @@ static void test_blocks_are_excerpts(void)
             break;
         *end = '\0';
         blocks++;
+        /* Whole lines: the block starts and ends at line ends of the program. */
+        size_t need = strlen(start) + 3;
+        char *lines = malloc(need);
+        if (!check(lines != NULL))
+            break;
+        snprintf(lines, need, "\n%s\n", start);
         bool found = false;
         for (size_t i = 0; i < nprograms && !found; i++)
-            found = program_text[i] != NULL && strstr(program_text[i], start) != NULL;
+            found = program_text[i] != NULL && strstr(program_text[i], lines) != NULL;
+        free(lines);
         if (!found)
             diag("doc/guide.md block %zu is in no doc/guide/*.c:\n%.300s", blocks, start);
         check(found);
