@@ -14,37 +14,46 @@ headers=$(find common reactor threadpool bridge -name '*.h' ! -name '*-internal.
             ! -path '*/private/*' 2>/dev/null | sort)
 [ -n "$headers" ] || exit 0
 
-# One line per declaration: "header<TAB>declaration text", from WEFT_EXPORT to its ';'.
-# shellcheck disable=SC2086 # one argument per header; weft's paths have no spaces
-decls=$(awk '
-FNR == 1 { on = 0; indef = 0 }
+docs=$(ls doc/api/*.md 2>/dev/null)
+# One awk pass: the doc pages first (every backticked `name` or `name(...)` is an entry), then
+# the headers (each declaration from WEFT_EXPORT to its ';').
+# shellcheck disable=SC2086 # one argument per file; weft's paths have no spaces
+awk -v ndocs="$(printf '%s\n' $docs | grep -c .)" '
+function last_ident(t) {
+    sub(/[[:space:]]+$/, "", t)
+    return match(t, /[A-Za-z_][A-Za-z0-9_]*$/) ? substr(t, RSTART, RLENGTH) : ""
+}
+function check(file, decl,    name, p) {
+    gsub(/WEFT_[A-Z_]*\([^)]*\)/, "", decl)  # attribute macros with arguments
+    p = index(decl, "(")
+    if (p > 0)
+        name = last_ident(substr(decl, 1, p - 1))
+    else {
+        sub(/[[;={].*/, "", decl)
+        name = last_ident(decl)
+    }
+    if (name != "" && !(name in entry)) {
+        print file ": " name " has no entry in doc/api"
+        status = 1
+    }
+}
+FNR == 1 { fileno++; on = 0; indef = 0 }
+fileno <= ndocs {
+    line = $0
+    while (match(line, /`[A-Za-z_][A-Za-z0-9_]*/)) {
+        name = substr(line, RSTART + 1, RLENGTH - 1)
+        next_char = substr(line, RSTART + RLENGTH, 1)
+        if (next_char == "`" || next_char == "(" || next_char == " " || next_char == "")
+            entry[name] = 1
+        line = substr(line, RSTART + RLENGTH)
+    }
+    next
+}
 indef { indef = /\\$/; next }
 /^[[:space:]]*#/ { indef = /\\$/; next }
 /WEFT_EXPORT/ { buf = ""; on = 1 }
 on {
     buf = buf " " $0
-    if (index($0, ";") || index($0, "{")) { on = 0; print FILENAME "\t" buf }
-}' $headers)
-
-status=0
-docs=$(ls doc/api/*.md 2>/dev/null)
-tab=$(printf '\t')
-while IFS="$tab" read -r header decl; do
-    [ -n "$header" ] || continue
-    # Attribute macros with arguments (WEFT_PRINTF(2, 3)) are not the declared name.
-    decl=$(printf '%s\n' "$decl" | sed -e 's/WEFT_[A-Z_]*([^)]*)//g')
-    case "$decl" in
-        *"("*) name=$(printf '%s\n' "$decl" | sed -e 's/(.*//') ;;
-        *) name=$(printf '%s\n' "$decl" | sed -e 's/[[;={].*//') ;;
-    esac
-    name=$(printf '%s\n' "$name" | sed -e 's/[[:space:]]*$//' -e 's/.*[^A-Za-z0-9_]//')
-    [ -n "$name" ] || continue
-    # shellcheck disable=SC2086 # one argument per page
-    if [ -z "$docs" ] || ! grep -qE "\`$name([\`( ]|\$)" $docs; then
-        echo "$header: $name has no entry in doc/api"
-        status=1
-    fi
-done <<EOF
-$decls
-EOF
-exit "$status"
+    if (index($0, ";") || index($0, "{")) { on = 0; check(FILENAME, buf) }
+}
+END { exit status }' $docs $headers
