@@ -28,8 +28,8 @@ if [ "$list" = 1 ]; then
     printf '%s\n' "$names"
     exit 0
 fi
-status=0
-for n in $names; do
-    grep -qw -- "$n" "$map" || { echo "$n"; status=1; }
-done
-exit "$status"
+# One awk pass: every word of the map, then each name that is not one of them.
+printf '%s\n' "$names" | awk '
+NR == FNR { n = split($0, words, /[^A-Za-z0-9_]+/); for (i = 1; i <= n; i++) seen[words[i]] = 1; next }
+$0 != "" && !($0 in seen) { print; status = 1 }
+END { exit status }' "$map" -
