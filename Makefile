@@ -41,18 +41,20 @@ ifeq ($(WERROR),1)
 WEFT_CFLAGS += -Werror
 endif
 
-VARIANTS := default debug asan ubsan tsan
+VARIANTS := default debug asan ubsan tsan fuzz
 ifeq ($(filter $(VARIANT),$(VARIANTS)),)
 $(error VARIANT must be one of: $(VARIANTS))
 endif
 SAN_FLAGS :=
 DEBUG_FLAGS :=
+# The debug and asan builds can fail the Nth allocation or thread creation on demand
+# (common/fault-internal.h; t/81, t/82); release builds have no counter at all.
 ifeq ($(VARIANT),debug)
-DEBUG_FLAGS := -DWEFT_DEBUG=1
+DEBUG_FLAGS := -DWEFT_DEBUG=1 -DWEFT_FAULT_INJECTION=1
 endif
 ifeq ($(VARIANT),asan)
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-DEBUG_FLAGS := -DWEFT_DEBUG=1
+DEBUG_FLAGS := -DWEFT_DEBUG=1 -DWEFT_FAULT_INJECTION=1
 endif
 ifeq ($(VARIANT),ubsan)
 SAN_FLAGS := -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -60,6 +62,13 @@ DEBUG_FLAGS := -DWEFT_DEBUG=1
 endif
 ifeq ($(VARIANT),tsan)
 SAN_FLAGS := -fsanitize=thread -fno-omit-frame-pointer
+DEBUG_FLAGS := -DWEFT_DEBUG=1
+endif
+# libFuzzer (t/fuzz/README.md): clang only; the library gets coverage instrumentation and
+# ASan + UBSan, the harnesses link libFuzzer's main.
+ifeq ($(VARIANT),fuzz)
+SAN_FLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
 DEBUG_FLAGS := -DWEFT_DEBUG=1
 endif
 
@@ -99,6 +108,10 @@ DEPS_VALGRIND := $(DEPS_CHECK) valgrind
 DEPS_LINT := $(DEPS_BUILD) clang-format binutils
 # make bench: the plots of doc/bench.md (mk/bench-report.sh); Twisted for its comparison.
 DEPS_BENCH := $(DEPS_BUILD) gnuplot-nox python3-twisted
+# clang -fsanitize=fuzzer takes libFuzzer from compiler-rt (libclang-rt-14-dev on Debian 12;
+# the separate libfuzzer-14-dev package is only for linking libFuzzer by hand).
+DEPS_FUZZ := clang libclang-rt-14-dev
+DEPS_SOAK := $(DEPS_BUILD) gnuplot-nox
 
 # ---------------------------------------------------------------- sources
 ROOMS := common reactor threadpool bridge
@@ -150,12 +163,26 @@ TEST_HELPER_OBJS := $(TEST_HELPER_SRCS:%.c=$(BUILD)/obj/%.o)
 # switching variant (make check, then make asan) relinks the tests.
 TEST_STAMP := build/tests-linked-from
 
+# Fuzz harnesses (t/fuzz/<name>.c, libFuzzer): built into $(BUILD)/fuzz/<name> by `make fuzz`,
+# and built again without libFuzzer into t/80-fuzz-regressions.t, which replays the corpora.
+FUZZ_COMMON_SRCS := t/fuzz/fuzz-fail.c
+FUZZ_HARNESS_SRCS := $(filter-out $(FUZZ_COMMON_SRCS),$(sort $(wildcard t/fuzz/*.c)))
+FUZZ_NAMES := $(notdir $(FUZZ_HARNESS_SRCS:.c=))
+FUZZERS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+FUZZ_REPLAY_OBJS := $(FUZZ_HARNESS_SRCS:%.c=$(BUILD)/obj/%-replay.o) \
+	$(FUZZ_COMMON_SRCS:%.c=$(BUILD)/obj/%.o)
+FUZZ_SECONDS ?= 30
+FUZZ_RSS_MB ?= 1024
+FUZZ_MAX_LEN ?= 4096
+FUZZ_FLAGS ?=
+
 BENCH_SRCS := $(wildcard t/bench/*.c)
 BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
-	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-bench FORCE
+	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-bench deps-fuzz \
+	fuzz fuzz-run deps-soak soak FORCE
 
 all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
 	@echo "built $(STATIC_LIB), $(SHARED_LIB), $(PC_FILE), $(PROGRAMS) and $(EXAMPLES)"
@@ -163,8 +190,8 @@ all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
 lib: $(STATIC_LIB) $(SHARED_LIB) $(BUILD)/$(SONAME) $(BUILD)/libweft.so
 
 help:
-	@echo "targets: all check asan ubsan tsan debug valgrind bench demo install uninstall lint format clean"
-	@echo "variables: PREFIX DESTDIR LIBDIR INCLUDEDIR BINDIR CC CFLAGS LDFLAGS WERROR VARIANT PROVE_FLAGS TAP_TIMEOUT"
+	@echo "targets: all check asan ubsan tsan debug valgrind bench demo install uninstall lint format clean fuzz soak"
+	@echo "variables: PREFIX DESTDIR LIBDIR INCLUDEDIR BINDIR CC CFLAGS LDFLAGS WERROR VARIANT PROVE_FLAGS TAP_TIMEOUT FUZZ_SECONDS FUZZ_RSS_MB FUZZ_MAX_LEN FUZZ_FLAGS SOAK_SECONDS SOAK_SAMPLE"
 
 deps-build:
 	@sh mk/deps.sh $(DEPS_BUILD)
@@ -176,6 +203,10 @@ deps-lint:
 	@sh mk/deps.sh $(DEPS_LINT)
 deps-bench:
 	@sh mk/deps.sh $(DEPS_BENCH)
+deps-fuzz:
+	@sh mk/deps.sh $(DEPS_FUZZ)
+deps-soak:
+	@sh mk/deps.sh $(DEPS_SOAK)
 
 TEST_ENV = TAP_TIMEOUT=$(TAP_TIMEOUT) WEFT_TOP=$(CURDIR) WEFT_BUILD=$(BUILD) MAKE="$(MAKE)" \
 	CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
@@ -217,6 +248,41 @@ bench: deps-bench
 	@CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
 		BENCH_CMD="make bench$(if $(filter cc gcc,$(CC_NAME)),, CC=$(CC))$(if $(filter default,$(VARIANT)),, VARIANT=$(VARIANT))" \
 		sh mk/bench-report.sh $(BENCH_OUT) $(BENCH_DOC)
+
+# Each harness for FUZZ_SECONDS, memory bounded by FUZZ_RSS_MB, inputs by FUZZ_MAX_LEN bytes.
+# New inputs go to $(BUILD)/fuzz/corpus-<name>/ (not committed); the seeds in
+# t/fuzz/corpus/<name>/ are only read. A crash leaves $(BUILD)/fuzz/<name>-crash-* behind.
+fuzz: deps-fuzz
+	@$(MAKE) --no-print-directory VARIANT=fuzz CC=clang fuzz-run
+
+fuzz-run:
+	@$(MAKE) --no-print-directory $(FUZZERS)
+	@set -e; for n in $(FUZZ_NAMES); do \
+		mkdir -p $(BUILD)/fuzz/corpus-$$n; \
+		echo "== fuzz $$n for $(FUZZ_SECONDS)s"; \
+		$(TEST_ENV) $(BUILD)/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) \
+			-rss_limit_mb=$(FUZZ_RSS_MB) -max_len=$(FUZZ_MAX_LEN) -print_final_stats=1 \
+			-artifact_prefix=$(BUILD)/fuzz/$$n- $(FUZZ_FLAGS) \
+			$(BUILD)/fuzz/corpus-$$n t/fuzz/corpus/$$n 2>$(BUILD)/fuzz/$$n.log || \
+			{ tail -n 40 $(BUILD)/fuzz/$$n.log; exit 1; }; \
+		grep -E '^(stat::number_of_executed_units|stat::peak_rss_mb|Done)' \
+			$(BUILD)/fuzz/$$n.log; \
+	done
+
+# Minutes of echo and offload load from several threads (t/soak/soak.c; not in CI). Fails on
+# RSS or descriptor growth over 5% after the warm-up or on a lost request; plots doc/soak.png.
+SOAK_SECONDS ?= 600
+SOAK_SAMPLE ?= 10
+SOAK_PLOT ?= doc/soak.png
+soak: deps-soak
+	@$(MAKE) --no-print-directory $(BUILD)/soak/soak
+	$(BUILD)/soak/soak $(SOAK_SECONDS) $(BUILD)/soak/soak.dat $(SOAK_SAMPLE)
+	gnuplot -e "data='$(BUILD)/soak/soak.dat'; out='$(SOAK_PLOT)'" t/soak/soak.gp
+	@echo "plot: $(SOAK_PLOT)"
+
+$(BUILD)/soak/soak: t/soak/soak.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
 
 demo: deps-build
 	@$(MAKE) --no-print-directory all
@@ -277,7 +343,19 @@ $(TEST_STAMP): FORCE
 	@[ "`cat $@ 2>/dev/null`" = "$(BUILD)" ] || echo "$(BUILD)" > $@
 
 t/%.t: $(BUILD)/obj/t/%.o $(TEST_HELPER_OBJS) $(STATIC_LIB) $(TEST_STAMP)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_HELPER_OBJS) $(STATIC_LIB) $(LIB_DEPS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_EXTRA_OBJS) $(TEST_HELPER_OBJS) $(STATIC_LIB) $(LIB_DEPS)
+
+# The fuzz regression test links the harnesses, built without libFuzzer.
+t/80-fuzz-regressions.t: TEST_EXTRA_OBJS = $(FUZZ_REPLAY_OBJS)
+t/80-fuzz-regressions.t: $(FUZZ_REPLAY_OBJS)
+$(BUILD)/obj/t/fuzz/%-replay.o: t/fuzz/%.c | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DWEFT_FUZZ_NO_MAIN -MMD -MP -c $< -o $@
+
+$(FUZZERS): $(BUILD)/fuzz/%: t/fuzz/%.c $(FUZZ_COMMON_SRCS) $(STATIC_LIB) | $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(FUZZ_COMMON_SRCS) \
+		$(STATIC_LIB) $(LIB_DEPS)
 
 $(BENCHES): $(BUILD)/bench/%: t/bench/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)
@@ -308,7 +386,8 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	t/plugins/*.[ch] examples/*.[ch] examples/*/*.[ch] doc/guide/*.c))
+	t/plugins/*.[ch] t/fuzz/*.[ch] t/soak/*.[ch] examples/*.[ch] examples/*/*.[ch] \
+	doc/guide/*.c))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib

@@ -20,6 +20,7 @@ typedef struct weft__reactor_ext_ops_s {
     bool (*busy)(void *ext);
     void (*release)(void *ext);
     void (*flush)(void *ext);
+    void (*reopened)(void *ext);
 } weft__reactor_ext_ops_t;
 int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops);
 void *weft__reactor_get_ext(const weft_reactor_t *r);
@@ -32,6 +33,15 @@ bool weft__reactor_flush_after_dispatch(weft_reactor_t *r);
 void weft__reactor_poll_for(weft_reactor_t *r, uint64_t ns);
 
 typedef struct weft__offload_s weft__offload_t;
+
+/* A function the bridge calls when a refused weft_reactor_free has reopened the thread-call
+ * queue (so that whoever was refused with WEFT_ECLOSED meanwhile can post again). Embedded in
+ * its owner; added and removed on the loop thread. */
+typedef struct {
+    weft__list_t link;
+    void (*fn)(void *arg);
+    void *arg;
+} weft__bridge_hook_t;
 
 /* Lock order: `lock` and a blocking call's own mutex are never held together. */
 typedef struct {
@@ -48,6 +58,7 @@ typedef struct {
     weft__offload_t *pending_head, *pending_tail; /* made in this dispatch, not yet submitted */
     weft__offload_t *ready_head, *ready_tail;     /* back from the workers, not yet delivered */
     size_t nready;                                /* records on the ready list */
+    weft__list_t reopen_hooks;                    /* weft__bridge_hook_t */
     bool drain_again;                             /* a drain posted by the loop is on its way */
     size_t jobs_expected; /* records whose completion (job_done or on the loop) will come */
     weft_bridge_stats_t stats;
@@ -72,6 +83,11 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err);
 
 /* The reactor's bridge if it exists (any thread). */
 weft__bridge_t *weft__bridge_peek(const weft_reactor_t *r);
+
+/* Adds h to the functions called when the reactor reopens its thread-call queue after a
+ * refused free, or removes it (loop; removing an unlisted hook does nothing). */
+void weft__bridge_add_reopen_hook(weft__bridge_t *b, weft__bridge_hook_t *h);
+void weft__bridge_remove_reopen_hook(weft__bridge_hook_t *h);
 
 /* Wakes every blocking call with WEFT_ECLOSED and refuses new ones (shutdown; loop). */
 void weft__blocking_close(weft__bridge_t *b);

@@ -45,6 +45,10 @@ typedef struct {
     const char *name;      /* the job's name in the pool's logs (borrowed until it completes) */
     uint64_t start_timeout_ms; /* if the job has not started within this, it never runs and
                                   the deferred fails with weft.TimeoutError. 0: no limit */
+    weft_free_fn arg_free;     /* if set, weft owns arg and calls arg_free(arg) on the loop
+                                  thread once the job can no longer touch it: after its result
+                                  was delivered, or dropped after a cancel; also on every error
+                                  path of the submit. Default NULL: arg stays yours */
 } weft_offload_options_t;
 
 /* Fills opts with the defaults above. Thread: any. */
@@ -59,9 +63,11 @@ WEFT_EXPORT void weft_offload_options_init(weft_offload_options_t *opts);
  *   weft.CancelledError at once: a queued job is removed from the pool and never runs; a running
  *   job's cooperative flag is set (weft_job_cancelled()) and its late result is freed on the loop
  *   thread with its own free function.
- * arg and opts->context are borrowed until the deferred has fired; opts is borrowed for the
- * call (NULL: defaults). Returns an owned reference, or NULL with *err: WEFT_EINVAL for a
- * NULL fn; WEFT_ENOMEM; a pool's creation error. Thread: loop.
+ * arg and opts->context are borrowed until the job has finished: until the deferred fires,
+ * except after a cancel of a running job, which fires the deferred at once while the job still
+ * runs. To free arg safely in that case, give opts->arg_free and weft frees it when the job is
+ * done. opts is borrowed for the call (NULL: defaults). Returns an owned reference, or NULL
+ * with *err: WEFT_EINVAL for a NULL fn; WEFT_ENOMEM; a pool's creation error. Thread: loop.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_defer_to_thread(weft_reactor_t *r,
                                                                  weft_thread_fn fn, void *arg,

@@ -75,6 +75,8 @@ struct weft__offload_s {
     const char *name;
     bool pending;   /* on the pending list, not yet given to the pool (loop) */
     bool cancelled; /* cancelled while pending: never submitted (loop) */
+    bool back;      /* its hook has run: taken off the completion stack (loop) */
+    weft_free_fn arg_free;
     /* Written by the worker, read by the loop after the completion stack's hand-over. */
     weft_result_t result;
     int status;
@@ -93,6 +95,7 @@ void weft_offload_options_init(weft_offload_options_t *opts)
     opts->context = NULL;
     opts->name = NULL;
     opts->start_timeout_ms = 0;
+    opts->arg_free = NULL;
 }
 
 /* ---------------------------------------------------------------- bridge state */
@@ -158,8 +161,12 @@ static void bridge_release(void *ext)
     weft__free(b);
 }
 
-static const weft__reactor_ext_ops_t bridge_ops = {
-    .busy = bridge_busy, .release = bridge_release, .flush = flush_pending};
+static void bridge_reopened(void *ext);
+
+static const weft__reactor_ext_ops_t bridge_ops = {.busy = bridge_busy,
+                                                   .release = bridge_release,
+                                                   .flush = flush_pending,
+                                                   .reopened = bridge_reopened};
 
 static weft_deferred_t *bridge_shutdown(void *arg);
 
@@ -184,6 +191,7 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     b->poll_ns = (uint64_t)weft_default_offload_poll_us() * 1000u;
     weft__list_init(&b->in_flight);
     weft__list_init(&b->blocking);
+    weft__list_init(&b->reopen_hooks);
     atomic_init(&b->done_top, NULL);
     atomic_init(&b->jobs_finished, 0);
     atomic_init(&b->blocking_records, 0);
@@ -295,6 +303,8 @@ static weft__offload_t *record_get(weft__bridge_t *b)
     o->status = 0;
     o->pending = false;
     o->cancelled = false;
+    o->back = false;
+    o->arg_free = NULL;
     weft__list_init(&o->link);
     return o;
 }
@@ -407,6 +417,8 @@ static void deliver(weft__offload_t *o)
         current_context = saved;
     }
     weft_deferred_unref(d);
+    if (o->arg_free != NULL)
+        o->arg_free(o->arg); /* the job is done with it */
     record_put(b, o);
 }
 
@@ -429,6 +441,7 @@ static void take_done(weft__bridge_t *b)
     while (o != NULL) {
         weft__offload_t *next = o->next;
         o->next = head;
+        o->back = true;
         head = o;
         o = next;
         b->nready++;
@@ -471,6 +484,34 @@ static void drain(void *arg)
     deliver_ready(b, DELIVER_BATCH);
 }
 
+/* Loop: a refused weft_reactor_free reopened the thread-call queue. A worker refused while it
+ * was closed left its record on the stack without a drain, and the pushes after it, finding
+ * the stack not empty, post none either: post one now. Then the other users of the hook. */
+static void bridge_reopened(void *ext)
+{
+    weft__bridge_t *b = ext;
+    take_done(b);
+    if (b->ready_head != NULL && !b->drain_again &&
+        weft_reactor_call_from_thread(b->r, drain, b) == 0)
+        b->drain_again = true;
+    weft__list_t *pos, *tmp;
+    weft__list_foreach_safe(pos, tmp, &b->reopen_hooks)
+    {
+        weft__bridge_hook_t *h = weft__list_entry(pos, weft__bridge_hook_t, link);
+        h->fn(h->arg);
+    }
+}
+
+void weft__bridge_add_reopen_hook(weft__bridge_t *b, weft__bridge_hook_t *h)
+{
+    weft__list_push_tail(&b->reopen_hooks, &h->link);
+}
+
+void weft__bridge_remove_reopen_hook(weft__bridge_hook_t *h)
+{
+    weft__list_remove(&h->link);
+}
+
 /* Loop: everything back, delivered now (shutdown, free). */
 static void deliver_all(weft__bridge_t *b)
 {
@@ -489,6 +530,11 @@ static int offload_cancel(weft_deferred_t *d, void *arg)
         o->cancelled = true; /* the flush finishes it instead of submitting it */
         return 0;
     }
+    /* A job whose hook has run is done with its pool, which its owner may have freed since:
+     * leave the pool alone, deliver() drops the result. */
+    take_done(o->b);
+    if (o->back)
+        return 0;
     /* 0: removed, its hook has posted the completion; EBUSY: running, its cooperative flag
      * is set; ENOENT: completing. All three end in deliver(). */
     int rc = weft_pool_cancel(o->pool, o->id);
@@ -505,9 +551,11 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
         weft_deferred_t *fd = weft_deferred_new();
         if (fd == NULL) {
             *err = WEFT_ENOMEM;
-            return NULL;
+            return NULL; /* offload() frees arg */
         }
         b->stats.refused++;
+        if (opts->arg_free != NULL)
+            opts->arg_free(arg);
         int frc = weft_deferred_errback(fd, weft_failure_from_code(WEFT_ECLOSED, NULL));
         (void)frc;
         return fd;
@@ -526,6 +574,7 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
     o->context = opts->context;
     o->start_timeout_ms = opts->start_timeout_ms;
     o->name = opts->name;
+    o->arg_free = opts->arg_free;
     o->d = weft_deferred_ref(d);
     if (weft__reactor_flush_after_dispatch(r)) {
         /* Inside a weft callback: submitted with the others of this callback when it ends. */
@@ -547,6 +596,8 @@ static weft_deferred_t *submit(weft_reactor_t *r, weft__bridge_t *b, weft_pool_t
             weft_deferred_unref(o->d);
             o->d = NULL;
             record_put(b, o);
+            if (opts->arg_free != NULL)
+                opts->arg_free(arg);
             rc = weft_deferred_errback(d, weft_failure_from_code(rc, NULL));
             (void)rc; /* d is new and unfired */
             return d;
@@ -612,9 +663,11 @@ static void flush_pending(void *ext)
         submit_some(b);
 }
 
-/* Both public submits: pool is the caller's, or NULL for the default pool of opts->kind. */
-static weft_deferred_t *offload(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn, void *arg,
-                                const weft_offload_options_t *opts, int *err)
+/* Both public submits: pool is the caller's (own_pool), or NULL for the default pool of
+ * opts->kind. Takes arg on every path when opts->arg_free is set. */
+static weft_deferred_t *offload(weft_reactor_t *r, bool own_pool, weft_pool_t *pool,
+                                weft_thread_fn fn, void *arg, const weft_offload_options_t *opts,
+                                int *err)
 {
     int e = 0;
     weft_deferred_t *d = NULL;
@@ -624,11 +677,13 @@ static weft_deferred_t *offload(weft_reactor_t *r, weft_pool_t *pool, weft_threa
         opts = &defaults;
     }
     weft__bridge_t *b;
-    if (fn == NULL || !valid_kind(opts->kind))
+    if (fn == NULL || !valid_kind(opts->kind) || (own_pool && pool == NULL))
         e = WEFT_EINVAL;
     else if ((b = weft__bridge_get(r, &e)) != NULL &&
              (pool != NULL || b->shut_down || (pool = default_pool(b, opts->kind, &e)) != NULL))
         d = submit(r, b, pool, fn, arg, opts, &e);
+    if (d == NULL && opts->arg_free != NULL)
+        opts->arg_free(arg);
     if (err != NULL)
         *err = d ? 0 : e;
     return d;
@@ -637,18 +692,13 @@ static weft_deferred_t *offload(weft_reactor_t *r, weft_pool_t *pool, weft_threa
 weft_deferred_t *weft_defer_to_pool(weft_reactor_t *r, weft_pool_t *pool, weft_thread_fn fn,
                                     void *arg, const weft_offload_options_t *opts, int *err)
 {
-    if (pool == NULL) {
-        if (err != NULL)
-            *err = WEFT_EINVAL;
-        return NULL;
-    }
-    return offload(r, pool, fn, arg, opts, err);
+    return offload(r, true, pool, fn, arg, opts, err);
 }
 
 weft_deferred_t *weft_defer_to_thread(weft_reactor_t *r, weft_thread_fn fn, void *arg,
                                       const weft_offload_options_t *opts, int *err)
 {
-    return offload(r, NULL, fn, arg, opts, err);
+    return offload(r, false, NULL, fn, arg, opts, err);
 }
 
 /* ---------------------------------------------------------------- shutdown */

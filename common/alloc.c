@@ -5,19 +5,36 @@
 #include <string.h>
 
 #include "alloc-internal.h"
+#include "fault-internal.h"
+
+/* In the fault-injection builds only, the armed call fails as malloc would (fault-internal.h). */
+#ifdef WEFT_FAULT_INJECTION
+#define FAIL_IF_ARMED()                                                                            \
+    do {                                                                                           \
+        if (weft__fault_alloc_hit())                                                               \
+            return NULL;                                                                           \
+    } while (0)
+#else
+#define FAIL_IF_ARMED()                                                                            \
+    do {                                                                                           \
+    } while (0)
+#endif
 
 void *weft__malloc(size_t size)
 {
+    FAIL_IF_ARMED();
     return malloc(size ? size : 1);
 }
 
 void *weft__calloc(size_t count, size_t size)
 {
+    FAIL_IF_ARMED();
     return calloc(count ? count : 1, size ? size : 1);
 }
 
 void *weft__realloc(void *ptr, size_t size)
 {
+    FAIL_IF_ARMED();
     return realloc(ptr, size ? size : 1);
 }
 

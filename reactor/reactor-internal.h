@@ -171,6 +171,9 @@ typedef struct weft__reactor_ext_ops_s {
     bool (*busy)(void *ext);    /* free refuses with WEFT_EBUSY while true */
     void (*release)(void *ext); /* called by free, on the loop thread, after the thread calls */
     void (*flush)(void *ext);   /* hands on what was gathered during a dispatch (may be NULL) */
+    /* A refused free reopened the thread-call queue it had closed: a call_from_thread that
+     * got WEFT_ECLOSED meanwhile may be posted again now (may be NULL). */
+    void (*reopened)(void *ext);
 } weft__reactor_ext_ops_t;
 int weft__reactor_set_ext(weft_reactor_t *r, void *ext, const weft__reactor_ext_ops_t *ops);
 void *weft__reactor_get_ext(const weft_reactor_t *r);

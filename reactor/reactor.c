@@ -463,6 +463,9 @@ int weft_reactor_free(weft_reactor_t *r)
             pthread_mutex_lock(&r->tc_lock);
             r->tc_closed = false;
             pthread_mutex_unlock(&r->tc_lock);
+            /* Producers refused while it was closed (the bridge's workers) post again. */
+            if (r->ext_ops != NULL && r->ext_ops->reopened != NULL)
+                r->ext_ops->reopened(atomic_load_explicit(&r->ext, memory_order_relaxed));
         }
         return WEFT_EBUSY;
     }

@@ -2,6 +2,7 @@
 /* The offload fast path: offloads made inside a weft callback reach their pool in one batch
  * when the callback returns (cancelled, refused or accepted, each deferred fires once), the
  * loop's poll window after a submit, and its environment default. Gates, never sleeps. */
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -354,6 +355,165 @@ static void test_poll_env(void)
     weft_log_set_sink(NULL, NULL);
 }
 
+/* ------------------------------------------------------------------ review regressions */
+
+static weft_pool_t *own_pool(unsigned threads)
+{
+    weft_pool_options_t po;
+    weft_pool_options_init(&po);
+    po.max_threads = threads;
+    weft_pool_t *pool = weft_pool_new(&po, NULL);
+    if (pool == NULL)
+        bail_out("weft_pool_new failed");
+    return pool;
+}
+
+static uint64_t completed_jobs(weft_pool_t *pool)
+{
+    weft_pool_stats_t st;
+    weft_pool_get_stats(pool, &st);
+    return st.completed;
+}
+
+static weft_reactor_t *strand_r;
+static weft_pool_t *strand_pool;
+static seen_t strand_s, strand_t;
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+/* Run by the refused free's drain: an offload ... */
+static void strand_call1(void *arg)
+{
+    (void)arg;
+    watch(weft_defer_to_pool(strand_r, strand_pool, echo_job, (void *)1, NULL, NULL), &strand_s);
+}
+
+/* ... whose job finishes while the queue is closed; then work left behind makes free refuse. */
+static void strand_call2(void *arg)
+{
+    (void)arg;
+    while (completed_jobs(strand_pool) < 1)
+        sched_yield();
+    check_err(weft_reactor_call_later(strand_r, 0.001, noop, NULL, NULL), 0);
+}
+
+static void test_refused_free_strands_nothing(void)
+{
+    reset();
+    strand_r = t_reactor(false);
+    strand_pool = own_pool(1);
+    memset(&strand_s, 0, sizeof(strand_s));
+    memset(&strand_t, 0, sizeof(strand_t));
+    check_err(weft_reactor_call_from_thread(strand_r, strand_call1, NULL), 0);
+    check_err(weft_reactor_call_from_thread(strand_r, strand_call2, NULL), 0);
+    check_err(weft_reactor_free(strand_r), WEFT_EBUSY);
+    /* The reactor lives on: the result made during the refused free arrives ... */
+    for (int i = 0; i < 100000 && strand_s.fired == 0; i++)
+        t_run_once(strand_r);
+    check_int(strand_s.fired, ==, 1);
+    /* ... and so do later ones. */
+    watch(weft_defer_to_pool(strand_r, strand_pool, echo_job, (void *)2, NULL, NULL), &strand_t);
+    for (int i = 0; i < 100000 && strand_t.fired == 0; i++)
+        t_run_once(strand_r);
+    check_int(strand_t.fired, ==, 1);
+    run_until_idle(strand_r);
+    weft_reactor_stats_t rs;
+    for (int i = 0; i < 100000 && (weft_reactor_get_stats(strand_r, &rs), rs.pending_delayed_calls);
+         i++)
+        t_run_once(strand_r); /* the delayed call that made free refuse */
+    t_teardown(strand_r);
+    check_err(weft_pool_free(strand_pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+}
+
+/* A job done and its pool freed, its result not yet delivered: cancelling leaves the freed
+ * pool alone (ASan would see weft_pool_cancel touch it). */
+static void test_cancel_after_pool_freed(void)
+{
+    reset();
+    weft_reactor_t *r = t_reactor(false);
+    weft_pool_t *pool = own_pool(1);
+    weft_deferred_t *d = weft_defer_to_pool(r, pool, echo_job, (void *)3, NULL, NULL);
+    check_ptr(d, !=, NULL);
+    while (completed_jobs(pool) < 1)
+        sched_yield();
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check(!weft_deferred_called(d));
+    seen_t s = {0};
+    check_err(weft_deferred_add_callbacks(d, seen_ok, &s, seen_err, &s), 0);
+    check_err(weft_deferred_cancel(d), 0);
+    check_int(s.fired, ==, 1);
+    check_ptr(s.type, ==, &weft_cancelled_error_type);
+    weft_deferred_unref(d);
+    run_until_idle(r); /* the late result is dropped */
+    weft_bridge_stats_t st;
+    weft_bridge_get_stats(r, &st);
+    check_uint(st.late_results, ==, 1);
+    t_teardown(r);
+}
+
+/* arg_free: weft frees arg once the job can no longer touch it, also after a cancel of the
+ * running job (whose deferred fires at once), and on every error path of the submit. */
+static atomic_int arg_frees, arg_reads;
+
+static void count_arg_free(void *p)
+{
+    atomic_fetch_add(&arg_frees, 1);
+    free(p);
+}
+
+static weft_result_t reading_job(void *arg)
+{
+    sem_post(&started);
+    while (sem_wait(&gate) != 0)
+        ;
+    atomic_fetch_add(&arg_reads, *(int *)arg == 42); /* ASan: use after free if freed early */
+    return weft_ok(NULL, NULL);
+}
+
+static void test_arg_free(void)
+{
+    reset();
+    atomic_store(&arg_frees, 0);
+    atomic_store(&arg_reads, 0);
+    weft_reactor_t *r = reactor_with_cpu_threads(1);
+    weft_offload_options_t o;
+    weft_offload_options_init(&o);
+    o.arg_free = count_arg_free;
+    int *arg = malloc(sizeof(*arg));
+    *arg = 42;
+    weft_deferred_t *d = weft_defer_to_thread(r, reading_job, arg, &o, NULL);
+    while (sem_wait(&started) != 0)
+        ;
+    seen_t s = {0};
+    check_err(weft_deferred_add_callbacks(d, seen_ok, &s, seen_err, &s), 0);
+    check_err(weft_deferred_cancel(d), 0);
+    check_int(s.fired, ==, 1); /* at once, while the job still runs with arg */
+    check_int(atomic_load(&arg_frees), ==, 0);
+    weft_deferred_unref(d);
+    sem_post(&gate);
+    run_until_idle(r);
+    check_int(atomic_load(&arg_reads), ==, 1);
+    check_int(atomic_load(&arg_frees), ==, 1); /* freed once the job was done */
+
+    /* Error paths take arg too: a NULL fn, and a NULL pool for defer_to_pool. */
+    int err = 0;
+    check_ptr(weft_defer_to_thread(r, NULL, malloc(4), &o, &err), ==, NULL);
+    check_err(err, WEFT_EINVAL);
+    check_ptr(weft_defer_to_pool(r, NULL, echo_job, malloc(4), &o, &err), ==, NULL);
+    check_err(err, WEFT_EINVAL);
+    check_int(atomic_load(&arg_frees), ==, 3);
+    /* A normal run frees it after the callbacks saw the result. */
+    seen_t s2 = {0};
+    watch(weft_defer_to_thread(r, echo_job, malloc(4), &o, NULL), &s2);
+    run_until_idle(r);
+    check_int(s2.fired, ==, 1);
+    check_int(atomic_load(&arg_frees), ==, 4);
+    t_teardown(r);
+}
+
 int main(void)
 {
     TEST(test_batched_at_callback_end(),
@@ -374,5 +534,13 @@ int main(void)
          "results arrive either way");
     TEST(test_poll_env(), "WEFT_OFFLOAD_POLL_US sets the default poll window; a bad value is "
                           "ignored with a warning");
+    TEST(test_refused_free_strands_nothing(),
+         "results that came back while a refused weft_reactor_free had the queue closed are "
+         "delivered once the loop runs again, and so are later ones");
+    TEST(test_cancel_after_pool_freed(),
+         "cancelling an offload whose job is done and whose pool was freed leaves the pool "
+         "alone and drops the late result");
+    TEST(test_arg_free(), "with arg_free, weft frees arg once the job is done: after a cancel of "
+                          "the running job, after a normal result, and on a refused submit");
     return done_testing();
 }

@@ -42,6 +42,7 @@
 #include <weft/log.h>
 
 #include "../common/alloc-internal.h"
+#include "../common/fault-internal.h"
 #include "pool-internal.h"
 
 #define DEFAULT_QUEUE_LIMIT     65536u
@@ -130,7 +131,13 @@ int weft__pool_start_thread(weft_pool_t *pool, pthread_t *thread, void *(*fn)(vo
         for (size_t i = 0; i < sizeof(synchronous) / sizeof(synchronous[0]); i++)
             sigdelset(&all, synchronous[i]);
         pthread_sigmask(SIG_SETMASK, &all, &old);
-        rc = pthread_create(thread, &attr, fn, arg);
+#ifdef WEFT_FAULT_INJECTION
+        /* The fault builds can fail this as the system would, out of threads (t/82). */
+        if (weft__fault_thread_hit())
+            rc = EAGAIN;
+        else
+#endif
+            rc = pthread_create(thread, &attr, fn, arg);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
     pthread_attr_destroy(&attr);

@@ -322,10 +322,13 @@ void weft__fbuf_clear(weft__fbuf_t *fb)
 const char *weft__fbuf_lend(weft__fbuf_t *fb, size_t *len)
 {
     WEFT_ASSERT(fb->latlen == 0);
-    const char *p = fb->in + fb->pos;
     *len = fb->end - fb->pos;
-    if (*len > 0 && fb->mem != NULL && fb->in == fb->mem)
+    /* Nothing buffered: in may be NULL, and NULL + 0 is undefined (found by the fuzzer). */
+    if (*len == 0)
+        return "";
+    const char *p = fb->in + fb->pos;
+    if (fb->mem != NULL && fb->in == fb->mem)
         fb->frozen = true;
     fb->pos = fb->end;
-    return *len > 0 ? p : "";
+    return p;
 }

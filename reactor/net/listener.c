@@ -10,6 +10,12 @@
  * until the last one has gone (aborting the stragglers after a grace period). Refused connections
  * (over max_connections, or build_protocol said no) are accepted and closed at once, never queued,
  * and no protocol call happens for them.
+ *
+ * Out of memory for a new connection's transport, the connection cannot even be accepted to
+ * be closed, and libuv stops watching the socket until it is accepted: the listener would go
+ * deaf for good. It retries the accept from a timer instead (RETRY_MS), so a transient
+ * shortage delays connections rather than losing the listener (found by t/81's walk). The
+ * timer is a second handle: the listener's handle counts as closed once both have closed.
  */
 #include <stdio.h>
 #include <string.h>
@@ -46,7 +52,12 @@ struct weft_listener_s {
     bool draining;
     bool handle_closed;
     weft_call_id_t grace_call; /* 0: none pending */
+    uv_timer_t retry;          /* re-runs an accept that ran out of memory */
+    int handles;               /* libuv handles not yet closed (h, and retry once listening) */
 };
+
+/* How long a listener waits before retrying an accept that ran out of memory. */
+#define RETRY_MS 20
 
 void weft_listen_options_init(weft_listen_options_t *opts)
 {
@@ -61,6 +72,8 @@ static void release(weft_listener_t *l);
 static void on_listener_closed(uv_handle_t *h)
 {
     weft_listener_t *l = h->data;
+    if (--l->handles > 0)
+        return;
     if (l->draining) {
         l->handle_closed = true;
         if (l->nconn == 0)
@@ -113,6 +126,8 @@ static void conn_closed(void *owner, weft_transport_t *t, bool made, const weft_
         release(l);
 }
 
+static void retry_accept(uv_timer_t *timer);
+
 static void on_connection(uv_stream_t *server, int status)
 {
     weft_listener_t *l = server->data;
@@ -124,7 +139,9 @@ static void on_connection(uv_stream_t *server, int status)
     int err = 0;
     weft_transport_t *t = weft__transport_new(r, l->is_tcp, &l->topts, &err);
     if (t == NULL) {
-        weft__net_log(r, WEFT_LOG_ERROR, "cannot take a connection: %s", weft_strerror(err));
+        weft__net_log(r, WEFT_LOG_ERROR, "cannot take a connection: %s; retrying in %d ms",
+                      weft_strerror(err), RETRY_MS);
+        uv_timer_start(&l->retry, retry_accept, RETRY_MS, 0);
         return;
     }
     int rc = uv_accept(server, &t->h.stream);
@@ -163,6 +180,12 @@ static void on_connection(uv_stream_t *server, int status)
     t->on_closed = conn_closed;
     t->owner = l;
     (void)weft__transport_start(t, ops, proto, &l->topts);
+}
+
+static void retry_accept(uv_timer_t *timer)
+{
+    weft_listener_t *l = timer->data;
+    on_connection(&l->h.stream, 0);
 }
 
 static void on_fail_closed(uv_handle_t *h)
@@ -211,6 +234,10 @@ static weft_listener_t *finish(weft_listener_t *l, int backlog, int rc, int *err
         return NULL;
     }
     l->started = true;
+    uv_timer_init(l->r->loop, &l->retry); /* cannot fail on Unix */
+    l->retry.data = l;
+    uv_unref((uv_handle_t *)&l->retry); /* a pending retry alone does not keep the loop up */
+    l->handles = 2;
     WEFT__DISPATCH(l->r, weft__factory_do_start(l->factory));
     return l;
 }
@@ -318,6 +345,7 @@ weft_deferred_t *weft_listener_stop(weft_listener_t *l)
     weft_deferred_t *d = weft_deferred_new();
     if (d != NULL)
         l->stopped = weft_deferred_ref(d);
+    uv_close((uv_handle_t *)&l->retry, on_listener_closed);
     uv_close(&l->h.handle, on_listener_closed);
     return d;
 }
@@ -359,6 +387,7 @@ weft_deferred_t *weft_listener_stop_all(weft_listener_t *l, double grace)
             }
         }
     }
+    uv_close((uv_handle_t *)&l->retry, on_listener_closed);
     uv_close(&l->h.handle, on_listener_closed);
     return d;
 }
