@@ -8,7 +8,8 @@
 #                               for weft, libuv and Twisted (t/bench/offload.c)
 #   bench/timer-lateness.svg    a 1 ms timer's lateness while the pool is saturated
 # The plots are drawn with gnuplot; without it the page says so and links none. BENCH_CMD
-# names the command that produced $1 (default: make bench).
+# names the command that produced $1 (default: make bench), BENCH_DATE the date of that run
+# (default: now, as `make bench` writes the page right after the run).
 set -eu
 in=${1:?usage: bench-report.sh RESULTS [DIR]}
 dir=${2:-doc}
@@ -20,7 +21,7 @@ tmp="$out.tmp"
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -1)
 cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
 kernel=$(uname -srm)
-date=$(date -u '+%Y-%m-%d %H:%M UTC')
+date=${BENCH_DATE:-$(date -u '+%Y-%m-%d %H:%M UTC')}
 cc=$(${CC:-cc} --version 2>/dev/null | head -1)
 uv=$(${PKG_CONFIG:-pkg-config} --modversion libuv 2>/dev/null || echo '?')
 
