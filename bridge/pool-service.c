@@ -125,8 +125,21 @@ static void *helper_main(void *arg)
 static int pool_start(weft_service_t *s)
 {
     pool_state_t *st = weft_service_get_data(s);
-    if (st->helper_live || st->stopped != NULL)
-        return WEFT_EBUSY; /* the last stop has not finished with its pool */
+    if (st->helper_live)
+        return WEFT_EBUSY; /* the last stop (cancelled) is still waiting for its pool */
+    if (st->stopped != NULL) {
+        /* Left by a stop that passed its deadline: free it once its late jobs have ended
+         * (only threads on their way out remain, a short wait); refuse while one still runs
+         * or, after a DRAIN stop, is still queued. */
+        weft_pool_stats_t ps;
+        weft_pool_get_stats(st->stopped, &ps);
+        if (ps.running != 0 || ps.queued != 0)
+            return WEFT_EBUSY;
+        int rc = weft_pool_free(st->stopped, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER);
+        if (rc != 0)
+            return rc;
+        st->stopped = NULL;
+    }
     int rc = 0;
     st->pool = weft_pool_new(&st->opts.pool, &rc);
     return st->pool != NULL ? 0 : rc;

@@ -36,7 +36,9 @@ WEFT_EXPORT void weft_pool_service_options_init(weft_pool_service_options_t *opt
  * still finishes its wait). Freeing the service frees a pool left by such a stop: at once if
  * no job runs any more; else after waiting up to stop_deadline again, and if a job is still
  * running then, the pool is left allocated and logged: a job that never returns cannot be
- * reclaimed. opts is copied (NULL: defaults). Offload to the pool with
+ * reclaimed. A service whose stop passed its deadline starts again once its late jobs have
+ * ended (the old pool is freed then); until then, and while a cancelled stop still waits for
+ * its pool, start returns WEFT_EBUSY. opts is copied (NULL: defaults). Offload to the pool with
  * weft_defer_to_pool(r, weft_pool_service_pool(s), ...).
  * Returns an owned service (weft_service_free), or NULL with *err (may be NULL): WEFT_EINVAL
  * for a NULL r, a bad stop_mode or a negative or non-finite stop_deadline; WEFT_ENOMEM.

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* weft-run: lists the plugins of a directory, or runs one as a service (twistd <plugin>). */
+#include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,20 +69,28 @@ static int run(const char *dir, const char *name, int argc, char **argv)
         weft_plugin_list_free(l);
         return WEFT_APP_EXIT_USAGE;
     }
-    weft_plugin_handle_t *h = weft_plugin_open(weft_plugin_list_path(l, i), &err);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s", weft_plugin_list_path(l, i));
     weft_plugin_list_free(l);
+    weft_plugin_handle_t *h = weft_plugin_open(path, &err);
     if (h == NULL) {
         fprintf(stderr, "weft-run: plugin '%s' not loaded: %s\n", name, weft_strerror(err));
         return WEFT_APP_EXIT_FAILURE;
     }
     const weft_app_t *app = &weft_plugin_descriptor(h)->app;
-    int code = WEFT_APP_EXIT_FAILURE;
-    if (strcmp(app->name, name) != 0)
+    if (strcmp(app->name, name) != 0) {
         fprintf(stderr, "weft-run: %s.so describes itself as '%s', not '%s'\n", name, app->name,
                 name);
-    else
-        code = weft_app_run(app, argc, argv);
-    weft_plugin_close(h);
+        weft_plugin_close(h);
+        return WEFT_APP_EXIT_FAILURE;
+    }
+    /* Never unloaded once run: after an unclean stop a pool thread may still run the plugin's
+     * code (a job past the deadline), and unmapping it under that thread would crash the exit.
+     * RTLD_NODELETE on the loaded library pins it; closing the handle then frees only ours. */
+    bool pinned = dlopen(path, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL;
+    int code = weft_app_run(app, argc, argv);
+    if (pinned)
+        weft_plugin_close(h);
     return code;
 }
 

@@ -347,6 +347,105 @@ static void test_add_to_running_starts(void)
     end();
 }
 
+/* A child whose start stops its parent (say, it finds the configuration unusable). */
+static weft_deferred_t *parent_stop;
+
+static int stop_parent_start(weft_service_t *s)
+{
+    note_event("start", s);
+    check_err(weft_service_stop(weft_service_parent(s), &parent_stop), 0);
+    return 0;
+}
+
+static const weft_service_ops_t stop_parent_ops = {stop_parent_start, NULL, NULL};
+
+static void test_parent_stopped_in_child_start(void)
+{
+    begin();
+    rec_t rb;
+    weft_service_t *root = multi("root");
+    weft_service_t *a = weft_service_new(R, "a", &stop_parent_ops, NULL, NULL);
+    weft_service_t *b = rec("b", &rb);
+    add(root, a);
+    add(root, b);
+    parent_stop = NULL;
+    check_err(weft_service_start(root), 0);
+    check_str(trail, "start:a");
+    check(!weft_service_is_running(root));
+    check(!weft_service_is_running(a));
+    check(!weft_service_is_running(b));
+    if (check_ptr(parent_stop, !=, NULL)) {
+        catch_t c;
+        catch_on(parent_stop, &c);
+        check_int(c.fired, ==, 1);
+        check(!c.failed);
+    }
+    int rc = weft_service_free(root);
+    check_err(rc, 0);
+    if (rc != 0) {
+        if (weft_service_stop(b, NULL) == 0)
+            rc = weft_service_free(root);
+    }
+    end();
+}
+
+/* A child whose start takes it out of its parent (a one-shot setup step). */
+static int remove_self_start(weft_service_t *s)
+{
+    note_event("start", s);
+    weft_deferred_t *d = NULL;
+    check_err(weft_service_remove(s, &d), 0);
+    weft_deferred_unref(d);
+    return 0;
+}
+
+static const weft_service_ops_t remove_self_ops = {remove_self_start, NULL, NULL};
+
+static void test_child_removing_itself_in_start(void)
+{
+    begin();
+    rec_t rb, rc_;
+    weft_service_t *root = multi("root");
+    weft_service_t *a = weft_service_new(R, "a", &remove_self_ops, NULL, NULL);
+    weft_service_t *b = rec("b", &rb);
+    weft_service_t *c = rec("c", &rc_);
+    add(root, a);
+    add(root, b);
+    add(root, c);
+    check_err(weft_service_start(root), 0);
+    check_str(trail, "start:a start:b start:c");
+    check(weft_service_is_running(b));
+    check(weft_service_is_running(c));
+    check_uint(weft_service_child_count(root), ==, 2);
+    check_err(weft_service_stop(root, NULL), 0);
+    check_err(weft_service_free(root), 0);
+    check_err(weft_service_free(a), 0);
+    end();
+}
+
+static void test_add_multi_partly_started(void)
+{
+    begin();
+    rec_t ra, rx, ry;
+    weft_service_t *root = multi("root");
+    add(root, rec("a", &ra));
+    check_err(weft_service_start(root), 0);
+    weft_service_t *m = multi("m");
+    add(m, rec("x", &rx));
+    add(m, rec("y", &ry));
+    ry.start_rc = WEFT_EACCES;
+    check_err(weft_service_add(root, m), WEFT_EACCES);
+    check_str(trail, "start:a start:x start:y stop:x");
+    check_ptr(weft_service_parent(m), ==, NULL);
+    check(!weft_service_is_running(m));
+    check(!weft_service_is_running(weft_service_get_child(m, "x")));
+    check_err(weft_service_free(m), 0);
+    check_int(rx.freed, ==, 1);
+    check_err(weft_service_stop(root, NULL), 0);
+    check_err(weft_service_free(root), 0);
+    end();
+}
+
 static void test_lookup(void)
 {
     begin();
@@ -623,6 +722,13 @@ int main(void)
     TEST(test_remove_while_stopped(), "removing a stopped child gives no deferred");
     TEST(test_add_to_running_starts(), "adding a child to a running parent starts it at once; "
                                        "one that fails to start is taken out again");
+    TEST(test_parent_stopped_in_child_start(),
+         "a multi service stopped by a child's start starts none of its later children");
+    TEST(test_child_removing_itself_in_start(),
+         "a child that removes itself in its start does not make its next sibling be skipped");
+    TEST(test_add_multi_partly_started(),
+         "a multi child whose start fails partway is stopped when adding it fails, so it can be "
+         "freed");
     TEST(test_lookup(), "children are found by name and position; duplicate names are refused");
     TEST(test_misuse(), "adding to a non-multi, cycles, double parents and freeing busy services "
                         "return errors");

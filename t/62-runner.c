@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <weft/app.h>
@@ -17,6 +18,7 @@
 #include <weft/pool-service.h>
 #include <weft/service.h>
 
+#include "../reactor/app/app-internal.h"
 #include "helpers.h"
 #include "tap.h"
 
@@ -315,6 +317,40 @@ static void test_sighup_reloads(void)
     check(logged_has("script: SIGHUP: reloading"));
 }
 
+static weft_service_t *make_hup_restart(weft_reactor_t *r, const weft_config_t *cfg, void *arg,
+                                        int *err)
+{
+    char text[256];
+    snprintf(text, sizeof(text), "[weft]\nshutdown_deadline = 7\npid_file = %s/later.pid\n", dir);
+    write_file(arg, text);
+    return make_script(r, cfg, arg, err);
+}
+
+static void test_sighup_restart_settings_logged(void)
+{
+    reset_script();
+    S.signal_at_start = SIGHUP;
+    char path[128];
+    snprintf(path, sizeof(path), "%s/hup-restart.conf", dir);
+    write_file(path, "[weft]\nshutdown_deadline = 5\n");
+    weft_app_t app = script_app;
+    app.make_service = make_hup_restart;
+    app.arg = path;
+    check_int(run_app(&app, "-c", path, (char *)NULL), ==, WEFT_APP_EXIT_OK);
+    check_int(reloads, ==, 1);
+    check(logged_has("script: SIGHUP: shutdown_deadline changed (5 -> 7): it takes effect at the "
+                     "next start"));
+    char want[256];
+    snprintf(want, sizeof(want),
+             "script: SIGHUP: pid_file changed ('' -> '%s/later.pid'): it takes effect at the "
+             "next start",
+             dir);
+    check(logged_has(want));
+    char later[128];
+    snprintf(later, sizeof(later), "%s/later.pid", dir);
+    check_int(access(later, F_OK), ==, -1); /* not written by the reload */
+}
+
 static weft_service_t *make_hup_bad(weft_reactor_t *r, const weft_config_t *cfg, void *arg,
                                     int *err)
 {
@@ -384,6 +420,140 @@ static void test_pid_file_of_live_process(void)
     check(logged_has("names process 1, which is running"));
     check_int(S.starts, ==, 0);
     check_int(access(pid_path, F_OK), ==, 0); /* not ours: left alone */
+}
+
+/* A child that writes the pid file when released, reports the result on `result`, then stays
+ * alive (a running runner) until `hold` closes. */
+static pid_t pid_file_racer(const int release[2], const int result[2], const int hold[2],
+                            const char *path)
+{
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    close(release[1]);
+    close(result[0]);
+    close(hold[1]);
+    char b;
+    if (read(release[0], &b, 1) < 0)
+        _exit(2);
+    char rc = weft__pid_file_write(path) == 0 ? 'y' : 'n';
+    if (write(result[1], &rc, 1) != 1)
+        _exit(2);
+    (void)!read(hold[0], &b, 1);
+    _exit(0);
+}
+
+static void test_pid_file_race(void)
+{
+    snprintf(pid_path, sizeof(pid_path), "%s/race.pid", dir);
+    weft_log_set_sink(log_sink, NULL); /* the loser's refusal, logged in the child */
+    int rounds = 0, both = 0, neither = 0, misnamed = 0;
+    for (; rounds < 40; rounds++) {
+        unlink(pid_path);
+        int release[2], result[2], hold[2];
+        if (pipe(release) != 0 || pipe(result) != 0 || pipe(hold) != 0)
+            bail_out("pipe failed");
+        pid_t kids[2];
+        for (int k = 0; k < 2; k++)
+            kids[k] = pid_file_racer(release, result, hold, pid_path);
+        if (kids[0] < 0 || kids[1] < 0)
+            bail_out("fork failed");
+        close(release[0]);
+        close(result[1]);
+        close(hold[0]);
+        close(release[1]); /* both go at once */
+        char got[2] = {0, 0};
+        for (int k = 0; k < 2; k++) {
+            if (read(result[0], &got[k], 1) != 1)
+                got[k] = '?';
+        }
+        /* Both children are alive here: the file must name the one that succeeded. */
+        int won = (got[0] == 'y') + (got[1] == 'y');
+        both += won == 2;
+        neither += won == 0;
+        long named = 0;
+        FILE *f = fopen(pid_path, "r");
+        if (f != NULL) {
+            if (fscanf(f, "%ld", &named) != 1)
+                named = -1;
+            fclose(f);
+        }
+        bool named_winner = false;
+        for (int k = 0; k < 2; k++)
+            named_winner |= named > 0 && (pid_t)named == kids[k];
+        misnamed += won == 1 && !named_winner;
+        close(hold[1]);
+        close(result[0]);
+        for (int k = 0; k < 2; k++)
+            waitpid(kids[k], NULL, 0);
+        if (both + neither + misnamed > 0)
+            break;
+    }
+    weft_log_set_sink(NULL, NULL);
+    note("%d rounds: both won %d, neither %d, file not naming the winner %d", rounds, both, neither,
+         misnamed);
+    check_int(both, ==, 0);
+    check_int(neither, ==, 0);
+    check_int(misnamed, ==, 0);
+    unlink(pid_path);
+}
+
+static void test_pid_file_symlink_tmp(void)
+{
+    char target[160], link_path[192];
+    snprintf(pid_path, sizeof(pid_path), "%s/sym.pid", dir);
+    snprintf(target, sizeof(target), "%s/precious", dir);
+    write_file(target, "keep me\n");
+    /* Planted at the temporary names, the old shared one and this process's. */
+    snprintf(link_path, sizeof(link_path), "%s.tmp", pid_path);
+    check_int(symlink(target, link_path), ==, 0);
+    snprintf(link_path, sizeof(link_path), "%s.%ld.tmp", pid_path, (long)getpid());
+    check_int(symlink(target, link_path), ==, 0);
+    check_err(weft__pid_file_write(pid_path), 0);
+    char text[64] = "";
+    FILE *f = fopen(target, "r");
+    if (f != NULL) {
+        if (fgets(text, sizeof(text), f) == NULL)
+            text[0] = '\0';
+        fclose(f);
+    }
+    check_str(text, "keep me\n");
+    char want[32], seen[32] = "";
+    snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+    f = fopen(pid_path, "r");
+    if (f != NULL) {
+        if (fgets(seen, sizeof(seen), f) == NULL)
+            seen[0] = '\0';
+        fclose(f);
+    }
+    check_str(seen, want);
+    weft__pid_file_remove(pid_path);
+    check_int(access(pid_path, F_OK), ==, -1);
+    snprintf(link_path, sizeof(link_path), "%s.tmp", pid_path);
+    unlink(link_path);
+}
+
+static void test_pid_file_stale(void)
+{
+    snprintf(pid_path, sizeof(pid_path), "%s/stale.pid", dir);
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0); /* reaped: its pid names no process (until reused) */
+    char text[32];
+    snprintf(text, sizeof(text), "%ld\n", (long)dead);
+    write_file(pid_path, text);
+    check_err(weft__pid_file_write(pid_path), 0);
+    char want[32], seen[32] = "";
+    snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+    FILE *f = fopen(pid_path, "r");
+    if (f != NULL) {
+        if (fgets(seen, sizeof(seen), f) == NULL)
+            seen[0] = '\0';
+        fclose(f);
+    }
+    check_str(seen, want);
+    weft__pid_file_remove(pid_path);
 }
 
 /* ---------------------------------------------------------------- pool services and offloads */
@@ -517,11 +687,18 @@ int main(void)
          "the program's options reach make_service: defaults, then the file, then the command "
          "line");
     TEST(test_sighup_reloads(), "SIGHUP re-reads the config file and calls the reload function");
+    TEST(test_sighup_restart_settings_logged(),
+         "SIGHUP logs that a changed shutdown_deadline or pid_file takes effect at the next start");
     TEST(test_sighup_bad_config_keeps_old(),
          "SIGHUP with a malformed config file logs file and line and keeps the old config");
     TEST(test_pid_file(), "the pid file holds our pid while running and is removed at exit");
     TEST(test_pid_file_of_live_process(),
          "a pid file naming a live process refuses to start with WEFT_APP_EXIT_FAILURE");
+    TEST(test_pid_file_race(), "of two runners writing the same pid file at once exactly one "
+                               "succeeds and the file names it");
+    TEST(test_pid_file_symlink_tmp(),
+         "a symlink planted at the pid file's temporary name is not followed");
+    TEST(test_pid_file_stale(), "a pid file naming a dead process is replaced");
     TEST(test_offloads_stop_gracefully(), "SIGTERM with an offload running waits for it in the "
                                           "pool service's stop and exits 0");
     TEST(test_stuck_job_hits_deadline(), "a job still running at the pool service's stop deadline "

@@ -33,6 +33,7 @@ static void test_list(void)
     check(has("hello                says hello every interval\n"));
     check(has("failing-make         its make_service fails\n"));
     check(has("no-symbol            exports no descriptor\n"));
+    check(has("stuck-job            a pool job that never returns\n"));
     check(has("wrong-version        built for another plugin ABI\n"));
 }
 
@@ -54,7 +55,7 @@ static void test_list_api(void)
     weft_plugin_list_t *l = weft_plugin_list_new(plugins, &err);
     if (!check(l != NULL))
         return;
-    check_uint(weft_plugin_list_count(l), ==, 4);
+    check_uint(weft_plugin_list_count(l), ==, 5);
     size_t i = weft_plugin_list_find(l, "hello");
     if (check(i != (size_t)-1)) {
         check_str(weft_plugin_list_description(l, i), "says hello every interval");
@@ -62,7 +63,7 @@ static void test_list_api(void)
         check_ptr(weft_plugin_list_note(l, i), ==, NULL);
     }
     check_str(weft_plugin_list_name(l, 0), "failing-make"); /* sorted */
-    check_ptr(weft_plugin_list_name(l, 4), ==, NULL);
+    check_ptr(weft_plugin_list_name(l, 5), ==, NULL);
     check(weft_plugin_list_find(l, "nope") == (size_t)-1);
     weft_plugin_list_free(l);
     char missing[128];
@@ -141,6 +142,23 @@ static void test_unknown_plugin(void)
     check(has("unknown option '--no-such-flag'"));
 }
 
+static void test_unclean_stop_keeps_plugin_loaded(void)
+{
+    /* A pool thread still runs the plugin's job while weft-run exits: unloading the plugin
+     * under it would crash the process (139) in some runs instead of exiting 3. */
+    int codes[3] = {0, 0, 0}; /* exit 3, another code, a signal */
+    for (int i = 0; i < 40; i++) {
+        int rc = run("%s --plugin-dir %s stuck-job --shutdown-deadline 0.05", run_path, plugins);
+        codes[rc == WEFT_APP_EXIT_UNCLEAN ? 0 : rc >= 128 ? 2 : 1]++;
+        if (rc != WEFT_APP_EXIT_UNCLEAN) {
+            diag("run %d exited %d:\n%s", i, rc, out);
+            break;
+        }
+    }
+    check_int(codes[2], ==, 0);
+    check_int(codes[1], ==, 0);
+}
+
 /* The same refusals through the library, in this process. */
 static int refusals;
 
@@ -201,6 +219,8 @@ int main(void)
     TEST(test_failing_make(), "a plugin whose make_service fails exits 1 naming the error");
     TEST(test_garbage_file(), "a file that is no shared object is refused, never a crash");
     TEST(test_unknown_plugin(), "an unknown plugin or plugin option exits 2");
+    TEST(test_unclean_stop_keeps_plugin_loaded(),
+         "weft-run exits 3, never crashes, when a plugin's pool job outlives the shutdown");
     TEST(test_open_refusals(), "weft_plugin_open returns WEFT_EVERSION, WEFT_EPLUGIN or "
                                "WEFT_ENOENT and logs each refusal");
     run("rm -rf %s", scratch);

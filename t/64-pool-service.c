@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The pool service: a pool started and stopped with a deadline, off the loop thread. */
+#include <sched.h>
 #include <semaphore.h>
 #include <string.h>
 
@@ -193,6 +194,44 @@ static void test_cancelled_stop(void)
     end();
 }
 
+static void test_start_after_late_job(void)
+{
+    begin();
+    weft_service_t *s = pool_service(0.05);
+    check_err(weft_service_start(s), 0);
+    weft_pool_t *old = weft_pool_service_pool(s); /* kept by the service after the deadline */
+    run_gated_job(s);
+    weft_deferred_t *done = NULL;
+    check_err(weft_service_stop(s, &done), 0);
+    catch_t c;
+    catch_on(done, &c);
+    t_run_until(R, &c.fired, 100000);
+    check(c.failed); /* the deadline passed */
+    weft_deferred_unref(done);
+    /* The job still runs in the old pool: a start is refused. */
+    check_err(weft_service_start(s), WEFT_EBUSY);
+    sem_post(&gate);
+    while (sem_wait(&job_done) != 0)
+        ;
+    /* The job's done hook has run; wait until its worker counts it finished. */
+    weft_pool_stats_t ps;
+    for (weft_pool_get_stats(old, &ps); ps.running != 0; weft_pool_get_stats(old, &ps))
+        sched_yield();
+    /* "A stopped service may be started again": the old pool goes, a new one comes. */
+    int rc = weft_service_start(s);
+    check_err(rc, 0);
+    if (rc == 0) {
+        check_ptr(weft_pool_service_pool(s), !=, NULL);
+        check_err(weft_service_stop(s, &done), 0);
+        catch_on(done, &c);
+        t_run_until(R, &c.fired, 100000);
+        check(!c.failed);
+        weft_deferred_unref(done);
+    }
+    check_err(weft_service_free(s), 0);
+    end();
+}
+
 static void test_bad_options(void)
 {
     begin();
@@ -222,6 +261,8 @@ int main(void)
                                  "weft.TimeoutError");
     TEST(test_cancelled_stop(), "cancelling the stop fails it with CancelledError at once and the "
                                 "service can still be freed");
+    TEST(test_start_after_late_job(), "a pool service whose stop passed its deadline is refused "
+                                      "a start while the late job runs, and starts once it ended");
     TEST(test_bad_options(), "a negative deadline or a bad stop mode is refused; NULL options are "
                              "the defaults");
     return done_testing();

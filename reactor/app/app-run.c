@@ -29,7 +29,9 @@ typedef struct {
     const weft__app_args_t *args;
     weft_reactor_t *r;
     weft_service_t *root;
-    weft_config_t *cfg; /* the current config; replaced by SIGHUP */
+    weft_config_t *cfg;   /* the current config; replaced by SIGHUP */
+    double deadline;      /* the shutdown deadline in use (SIGHUP does not change it) */
+    const char *pid_path; /* the pid file in use, "" for none (nor this) */
     bool start_failed;
     bool stop_clean;
 } run_t;
@@ -99,6 +101,17 @@ static void on_sighup(void *arg)
         return;
     }
     weft__app_apply_log(&s);
+    /* Fixed for the whole run: say so rather than ignore a change silently. */
+    if (s.shutdown_deadline != x->deadline)
+        weft_log(WEFT_LOG_WARN, "app",
+                 "%s: SIGHUP: shutdown_deadline changed (%g -> %g): it takes effect at the next "
+                 "start",
+                 x->app->name, x->deadline, s.shutdown_deadline);
+    const char *pid_path = s.pid_file != NULL ? s.pid_file : "";
+    if (strcmp(pid_path, x->pid_path) != 0)
+        weft_log(WEFT_LOG_WARN, "app",
+                 "%s: SIGHUP: pid_file changed ('%s' -> '%s'): it takes effect at the next start",
+                 x->app->name, x->pid_path, pid_path);
     weft_config_free(x->cfg);
     x->cfg = cfg;
     if (x->app->reload != NULL)
@@ -107,9 +120,13 @@ static void on_sighup(void *arg)
 
 /* Makes the reactor and the services, runs until stopped, releases both. */
 static int run(const weft_app_t *app, const weft__app_args_t *args, weft_config_t *cfg,
-               const weft__app_settings_t *s)
+               const weft__app_settings_t *s, const char *pid_path)
 {
-    run_t x = {.app = app, .args = args, .cfg = cfg};
+    run_t x = {.app = app,
+               .args = args,
+               .cfg = cfg,
+               .deadline = s->shutdown_deadline,
+               .pid_path = pid_path};
     weft_reactor_options_t opts;
     weft_reactor_options_init(&opts);
     opts.name = app->name;
@@ -209,7 +226,7 @@ int weft_app_run(const weft_app_t *app, int argc, char **argv)
             return WEFT_APP_EXIT_FAILURE;
         }
     }
-    int code = run(app, &args, cfg, &s);
+    int code = run(app, &args, cfg, &s, pid_path);
     if (pid_path[0] != '\0')
         weft__pid_file_remove(pid_path);
     weft_config_free(args.overrides);

@@ -29,11 +29,20 @@ static const char *label(const char *name)
 
 static int multi_start(weft_service_t *s)
 {
-    /* By index, re-checked each turn: a child's start may add or remove children. */
-    for (size_t i = 0; i < s->nchildren; i++) {
-        weft_service_t *c = s->children[i];
-        if (c->running || c->stopping != NULL)
-            continue;
+    /* A child's start may stop s, or add or remove children (itself included): so each turn
+     * looks again for the first stopped child this start has not tried yet, and the loop ends
+     * as soon as s is no longer running (its stop has already stopped the children started). */
+    unsigned pass = ++s->start_pass;
+    while (s->running) {
+        weft_service_t *c = NULL;
+        for (size_t i = 0; i < s->nchildren && c == NULL; i++) {
+            weft_service_t *x = s->children[i];
+            if (x->tried_in != pass && !x->running && x->stopping == NULL)
+                c = x;
+        }
+        if (c == NULL)
+            break;
+        c->tried_in = pass;
         int rc = weft_service_start(c);
         if (rc != 0) {
             weft_log_field_t f[] = {{"service", label(c->name)}};

@@ -17,6 +17,8 @@ struct weft_service_s {
     bool running;
     bool in_stop;              /* inside ops->stop: the children must not move */
     weft_deferred_t *stopping; /* our reference, from stop until its deferred fires */
+    unsigned start_pass;       /* a multi service: how many times it has started */
+    unsigned tried_in;         /* a child: its parent's start_pass that last tried to start it */
     /* Children of a multi service, in the order they were added. */
     weft_service_t **children;
     size_t nchildren, cap;

@@ -253,11 +253,19 @@ int weft_service_add(weft_service_t *parent, weft_service_t *child)
     }
     parent->children[parent->nchildren++] = child;
     child->parent = parent;
+    child->tried_in = 0; /* a start of its new parent has not tried it */
     if (parent->running && !child->running) {
         int rc = weft_service_start(child);
         if (rc != 0) {
             if (child->parent == parent)
                 take_out(child);
+            /* A multi service whose start failed partway still runs the children it started:
+             * stop them, so the caller gets back a stopped service it can free (once a
+             * pending stop has fired; a failing one is logged as unhandled). */
+            if (child->running && weft_service_stop(child, NULL) != 0)
+                weft_log(WEFT_LOG_ERROR, "service",
+                         "service %s: cannot stop it after its start failed",
+                         child->name ? child->name : "(unnamed)");
             return rc;
         }
     }

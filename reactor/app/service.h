@@ -77,7 +77,10 @@ WEFT_EXPORT WEFT_NODISCARD int weft_service_free(weft_service_t *s);
  * ops->start returned (s stays stopped). For a multi service, a child's error stops the loop
  * over the children (the later ones are not started, as in Twisted), is logged with the
  * child's name, and is returned; the multi service then counts as running, with the children
- * started before still running: stop it to stop them.
+ * started before still running: stop it to stop them. A child's start may stop the multi
+ * service (the later children are then not started, and 0 is returned with s stopped) or add
+ * and remove children, itself included: each stopped child is started at most once per
+ * start, in order, and none is skipped.
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_service_start(weft_service_t *s);
 
@@ -127,7 +130,9 @@ WEFT_EXPORT bool weft_service_is_multi(const weft_service_t *s);
 /*
  * Adds child as the last child of parent (Twisted's setServiceParent / addService); parent
  * takes ownership of child. If parent is running, child is started now; if that fails the
- * child is taken out again and stays the caller's. Thread: loop.
+ * child is taken out again and stays the caller's, stopped: a multi child whose start failed
+ * partway is stopped, which stops the children it started (free it once
+ * weft_service_is_stopping is false). Thread: loop.
  * Returns: 0; WEFT_EINVAL if parent is not a multi service, child is parent or one of its
  * ancestors; WEFT_EBUSY if child already has a parent or is stopping; WEFT_EEXIST if parent
  * already has a child of that name; WEFT_ENOMEM; child's start error.
