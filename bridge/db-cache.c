@@ -68,6 +68,19 @@ bool weft__db_cache_put(weft__db_cache_t *c, const char *sql, uint64_t hash, voi
     return true;
 }
 
+void weft__db_cache_drop(weft__db_cache_t *c, const char *sql, uint64_t hash)
+{
+    for (size_t i = 0; i < c->n; i++) {
+        weft__db_cache_slot_t *s = &c->slots[i];
+        if (s->hash == hash && strcmp(s->sql, sql) == 0) {
+            c->finalize(c->ctx, s->stmt);
+            weft__free(s->sql);
+            *s = c->slots[--c->n];
+            return;
+        }
+    }
+}
+
 void weft__db_cache_clear(weft__db_cache_t *c)
 {
     for (size_t i = 0; i < c->n; i++) {

@@ -29,10 +29,14 @@ typedef struct {
     PGconn *conn;
     weft__db_cache_t cache;
     uint64_t next_name;
+    /* Statements evicted while a failed transaction refused DEALLOCATE: deallocated once the
+     * transaction has ended (the server keeps a prepared statement across a rollback). */
+    struct pg_stmt_s *stale;
 } pg_t;
 
 /* A cached statement: its server-side name and how many parameters it takes. */
-typedef struct {
+typedef struct pg_stmt_s {
+    struct pg_stmt_s *next; /* in pg->stale */
     char name[32];
     int nparams;
 } pg_stmt_t;
@@ -82,16 +86,43 @@ static int pg_check(const char *conninfo, const weft_dbpool_options_t *o)
     return 0;
 }
 
+static void deallocate(pg_t *pg, pg_stmt_t *s)
+{
+    char sql[64];
+    snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->name);
+    PQclear(PQexec(pg->conn, sql));
+    weft__free(s);
+}
+
+/* Frees a statement and its server side. Inside a failed transaction the server refuses
+ * DEALLOCATE ("current transaction is aborted"): the statement waits on pg->stale. */
 static void pg_finalize(void *ctx, void *stmt)
 {
     pg_t *pg = ctx;
     pg_stmt_t *s = stmt;
-    if (PQstatus(pg->conn) == CONNECTION_OK) {
-        char sql[64];
-        snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->name);
-        PQclear(PQexec(pg->conn, sql));
+    if (PQstatus(pg->conn) != CONNECTION_OK) {
+        weft__free(s); /* the server forgets it with the session */
+    } else if (PQtransactionStatus(pg->conn) == PQTRANS_INERROR) {
+        s->next = pg->stale;
+        pg->stale = s;
+    } else {
+        deallocate(pg, s);
     }
-    weft__free(s);
+}
+
+/* Deallocates the statements evicted inside a failed transaction, once it has ended. */
+static void flush_stale(pg_t *pg)
+{
+    if (PQtransactionStatus(pg->conn) == PQTRANS_INERROR)
+        return;
+    while (pg->stale != NULL) {
+        pg_stmt_t *s = pg->stale;
+        pg->stale = s->next;
+        if (PQstatus(pg->conn) == CONNECTION_OK)
+            deallocate(pg, s);
+        else
+            weft__free(s);
+    }
 }
 
 /* Notices (warnings, NOTICE from functions) would go to stderr: a worker never prints. */
@@ -127,6 +158,11 @@ static void pg_close(weft_db_conn_t *c)
 {
     pg_t *pg = P(c);
     weft__db_cache_clear(&pg->cache);
+    while (pg->stale != NULL) {
+        pg_stmt_t *s = pg->stale;
+        pg->stale = s->next;
+        weft__free(s); /* PQfinish ends the session, and its statements with it */
+    }
     PQfinish(pg->conn);
     weft__free(pg);
 }
@@ -225,13 +261,13 @@ static weft_result_t rows_of(PGresult *res)
     weft_db_result_t *rs = weft__db_result_new((size_t)ncols);
     weft_db_value_t *row = ncols ? weft__calloc((size_t)ncols, sizeof(*row)) : NULL;
     weft_db_type_t *types = ncols ? weft__calloc((size_t)ncols, sizeof(*types)) : NULL;
-    bool oom = rs == NULL || (ncols > 0 && (row == NULL || types == NULL));
+    unsigned char **blobs = ncols ? weft__calloc((size_t)ncols, sizeof(*blobs)) : NULL;
+    bool oom = rs == NULL || (ncols > 0 && (row == NULL || types == NULL || blobs == NULL));
     for (int c = 0; !oom && c < ncols; c++) {
         types[c] = type_of(PQftype(res, c));
         oom = weft__db_result_set_column(rs, (size_t)c, PQfname(res, c), types[c]) != 0;
     }
     for (int r = 0; !oom && r < nrows; r++) {
-        unsigned char *blobs[64];
         int nblobs = 0;
         for (int c = 0; c < ncols; c++) {
             const char *s = PQgetvalue(res, r, c);
@@ -249,8 +285,7 @@ static weft_result_t rows_of(PGresult *res)
                 break;
             case WEFT_DB_BLOB: {
                 size_t len = 0;
-                unsigned char *b =
-                    nblobs < 64 ? PQunescapeBytea((const unsigned char *)s, &len) : NULL;
+                unsigned char *b = PQunescapeBytea((const unsigned char *)s, &len);
                 if (b == NULL) {
                     oom = true;
                     row[c] = weft_db_null();
@@ -273,6 +308,7 @@ static weft_result_t rows_of(PGresult *res)
     }
     weft__free(row);
     weft__free(types);
+    weft__free(blobs);
     if (oom) {
         weft_db_result_free(rs);
         return weft_fail(weft_failure_from_code(WEFT_ENOMEM, NULL));
@@ -288,6 +324,20 @@ static weft_result_t pg_run(weft_db_conn_t *c, const char *sql, const weft_db_va
     if (n > 65535)
         return weft_fail(weft__db_failure(&weft_db_programming_error_type, "54000",
                                           "more than 65535 parameters"));
+    /* Text goes as a C string: one with a NUL inside would be cut there, silently. */
+    size_t text_bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (params[i].type != WEFT_DB_TEXT)
+            continue;
+        if (params[i].len > 0 && memchr(params[i].data, '\0', params[i].len) != NULL) {
+            char buf[96];
+            snprintf(buf, sizeof(buf), "text parameter %zu holds a NUL byte (send it as a blob)",
+                     i + 1);
+            return weft_fail(weft__db_failure(&weft_db_data_error_type, "22021", buf));
+        }
+        text_bytes += params[i].len + 1;
+    }
+    flush_stale(pg);
     pg_stmt_t *s = NULL;
     bool owned = false;
     if (pg->cache.cap > 0) {
@@ -307,24 +357,33 @@ static weft_result_t pg_run(weft_db_conn_t *c, const char *sql, const weft_db_va
     const char *small_vals[16];
     int small_lens[16], small_fmts[16];
     char small_nums[16][32];
+    char small_text[256];
     const char **vals = small_vals;
     int *lens = small_lens, *fmts = small_fmts;
     char(*nums)[32] = small_nums;
+    char *text = small_text;
+    if (text_bytes > sizeof(small_text))
+        text = weft__malloc(text_bytes);
     if (n > 16) {
         vals = weft__malloc(n * sizeof(*vals));
         lens = weft__malloc(n * sizeof(*lens));
         fmts = weft__malloc(n * sizeof(*fmts));
         nums = weft__malloc(n * sizeof(*nums));
-        if (vals == NULL || lens == NULL || fmts == NULL || nums == NULL) {
+    }
+    if (vals == NULL || lens == NULL || fmts == NULL || nums == NULL || text == NULL) {
+        if (vals != small_vals) {
             weft__free(vals);
             weft__free(lens);
             weft__free(fmts);
             weft__free(nums);
-            if (owned)
-                pg_finalize(pg, s);
-            return weft_fail(weft_failure_from_code(WEFT_ENOMEM, NULL));
         }
+        if (text != small_text)
+            weft__free(text);
+        if (owned)
+            pg_finalize(pg, s);
+        return weft_fail(weft_failure_from_code(WEFT_ENOMEM, NULL));
     }
+    char *text_at = text;
     for (size_t i = 0; i < n; i++) {
         const weft_db_value_t *v = &params[i];
         lens[i] = 0;
@@ -339,7 +398,13 @@ static weft_result_t pg_run(weft_db_conn_t *c, const char *sql, const weft_db_va
             vals[i] = nums[i];
             break;
         case WEFT_DB_TEXT:
-            vals[i] = v->data; /* NUL-terminated: the pool copied it so */
+            /* data + len is the value, not necessarily NUL-terminated (weft_db_query's
+             * caller's bytes): libpq reads text as a C string, so it gets a copy. */
+            if (v->len > 0)
+                memcpy(text_at, v->data, v->len);
+            text_at[v->len] = '\0';
+            vals[i] = text_at;
+            text_at += v->len + 1;
             break;
         case WEFT_DB_BLOB:
             vals[i] = v->data ? v->data : "";
@@ -359,6 +424,8 @@ static weft_result_t pg_run(weft_db_conn_t *c, const char *sql, const weft_db_va
         weft__free(fmts);
         weft__free(nums);
     }
+    if (text != small_text)
+        weft__free(text);
     weft_result_t out;
     ExecStatusType st = PQresultStatus(res);
     if (st == PGRES_TUPLES_OK && rows) {
@@ -373,6 +440,14 @@ static weft_result_t pg_run(weft_db_conn_t *c, const char *sql, const weft_db_va
         }
     } else {
         out = weft_fail(pg_failure(pg->conn, res));
+        const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        if (s != NULL && !owned && state != NULL &&
+            (strcmp(state, "0A000") == 0 || strcmp(state, "26000") == 0)) {
+            /* The statement went stale ("cached plan must not change result type" after a
+             * schema change; or it was deallocated behind the cache's back): the next call
+             * prepares it again. */
+            weft__db_cache_drop(&pg->cache, sql, weft__db_hash(sql));
+        }
     }
     PQclear(res);
     if (owned)
@@ -401,11 +476,14 @@ static weft_failure_t *pg_commit(weft_db_conn_t *c)
     /* COMMIT in a failed transaction "succeeds" by rolling back: that is a failure here. */
     if (PQtransactionStatus(pg->conn) == PQTRANS_INERROR) {
         weft_failure_free(pg_simple(pg, "ROLLBACK"));
+        flush_stale(pg);
         return weft__db_failure(&weft_db_internal_error_type, "25P02",
                                 "the transaction was aborted by an earlier error and rolled "
                                 "back instead of committed");
     }
-    return pg_simple(pg, "COMMIT");
+    weft_failure_t *f = pg_simple(pg, "COMMIT");
+    flush_stale(pg);
+    return f;
 }
 
 static weft_failure_t *pg_rollback(weft_db_conn_t *c)
@@ -413,7 +491,9 @@ static weft_failure_t *pg_rollback(weft_db_conn_t *c)
     pg_t *pg = P(c);
     if (PQstatus(pg->conn) != CONNECTION_OK || PQtransactionStatus(pg->conn) == PQTRANS_IDLE)
         return NULL;
-    return pg_simple(pg, "ROLLBACK");
+    weft_failure_t *f = pg_simple(pg, "ROLLBACK");
+    flush_stale(pg);
+    return f;
 }
 
 const weft_db_driver_t weft_db_postgres = {

@@ -91,10 +91,49 @@ static weft_failure_t *lite_failure(sqlite3 *db, int rc, bool preparing)
     return weft__db_failure(type, state, buf);
 }
 
+/* Every form whose connections each get a database of their own: ":memory:", "" (a private
+ * temporary database), and the URIs "file::memory:" (with or without a query, such as
+ * "?cache=shared"), "file:" with an empty path, and any "file:...?mode=memory". */
 static bool is_memory(const char *conninfo)
 {
-    return strcmp(conninfo, ":memory:") == 0 || conninfo[0] == '\0' ||
-           strstr(conninfo, "mode=memory") != NULL;
+    if (strcmp(conninfo, ":memory:") == 0 || conninfo[0] == '\0')
+        return true;
+    if (strncmp(conninfo, "file:", 5) != 0)
+        return false;
+    const char *path = conninfo + 5;
+    if (strncmp(path, "//", 2) == 0) {
+        path += 2;
+        path += strcspn(path, "/?#"); /* the authority */
+    }
+    size_t len = strcspn(path, "?#");
+    if (len == 0 || (len == 8 && strncmp(path, ":memory:", 8) == 0))
+        return true;
+    const char *q = path[len] == '?' ? path + len + 1 : NULL;
+    while (q != NULL && *q != '\0' && *q != '#') {
+        if (strncmp(q, "mode=memory", 11) == 0 && strchr("&#", q[11]) != NULL)
+            return true;
+        q = strchr(q, '&');
+        if (q != NULL)
+            q++;
+    }
+    return false;
+}
+
+/* Past whitespace, semicolons and comments ("-- to the end of the line", C-style): a tail of
+ * nothing else holds no second statement. */
+static const char *skip_blank(const char *s)
+{
+    for (;;) {
+        s += strspn(s, " \t\r\n\f\v;");
+        if (s[0] == '-' && s[1] == '-') {
+            s += strcspn(s, "\n");
+        } else if (s[0] == '/' && s[1] == '*') {
+            const char *end = strstr(s + 2, "*/");
+            s = end != NULL ? end + 2 : s + strlen(s); /* SQLite accepts an unclosed one */
+        } else {
+            return s;
+        }
+    }
 }
 
 static int lite_check(const char *conninfo, const weft_dbpool_options_t *o)
@@ -274,7 +313,7 @@ static weft_result_t lite_run(weft_db_conn_t *c, const char *sql, const weft_db_
         if (st == NULL)
             return weft_fail(weft__db_failure(&weft_db_programming_error_type, "42000",
                                               "the SQL holds no statement"));
-        if (tail != NULL && tail[strspn(tail, " \t\r\n;")] != '\0') {
+        if (tail != NULL && *skip_blank(tail) != '\0') {
             sqlite3_finalize(st);
             return weft_fail(weft__db_failure(&weft_db_programming_error_type, "42000",
                                               "one statement at a time: the SQL holds more"));
@@ -283,6 +322,7 @@ static weft_result_t lite_run(weft_db_conn_t *c, const char *sql, const weft_db_
     }
     weft_result_t res;
     weft_db_result_t *rs = NULL;
+    sqlite3_int64 total_before = sqlite3_total_changes64(l->db);
     weft_failure_t *f = bind_all(st, params, n);
     if (f == NULL && rows) {
         int ncols = sqlite3_column_count(st);
@@ -302,8 +342,11 @@ static weft_result_t lite_run(weft_db_conn_t *c, const char *sql, const weft_db_
         weft__db_result_finish(rs);
         res = weft_ok(rs, weft_db_result_free_fn);
     } else {
-        res =
-            weft__db_exec_result(sqlite3_changes64(l->db), sqlite3_last_insert_rowid(l->db), true);
+        /* changes() still holds the last INSERT, UPDATE or DELETE's count after any other
+         * statement: one that changed nothing reports 0. */
+        sqlite3_int64 changes =
+            sqlite3_total_changes64(l->db) != total_before ? sqlite3_changes64(l->db) : 0;
+        res = weft__db_exec_result(changes, sqlite3_last_insert_rowid(l->db), true);
     }
     if (cached) {
         sqlite3_reset(st);

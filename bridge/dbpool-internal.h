@@ -14,6 +14,8 @@
 #include <weft/events.h>
 #include <weft/threadpool.h>
 
+#include "bridge-internal.h"
+
 /* The pool. Loop-side fields are the loop thread's; workers read only what never changes after
  * weft_dbpool_new (r, driver, conninfo, o). */
 struct weft_dbpool_s {
@@ -26,9 +28,10 @@ struct weft_dbpool_s {
     weft_trigger_id_t trigger;       /* the before-shutdown trigger; 0 once it ran */
     bool closing;                    /* loop: no new calls */
     weft_deferred_t *closed;         /* loop: close()'s deferred (one reference) */
-    atomic_bool closer_running;      /* the closer may still touch pool or post to the loop */
+    atomic_bool closer_running;      /* the closer's completion has not reached the loop */
     pthread_mutex_t lock;            /* guards orphans */
     struct weft__db_task_s *orphans; /* completions the stopped reactor refused */
+    weft__bridge_hook_t reopened;    /* re-posts the orphans when the reactor reopens */
 };
 
 /* One worker thread's connection. Lives in the thread's key slot from open to close; only
@@ -124,6 +127,9 @@ void *weft__db_cache_get(weft__db_cache_t *c, const char *sql, uint64_t hash);
 /* Caches stmt for sql, evicting the least recently used one when full. false (nothing cached,
  * the caller keeps stmt) when the cache is disabled or out of memory. */
 bool weft__db_cache_put(weft__db_cache_t *c, const char *sql, uint64_t hash, void *stmt);
+/* Finalizes and forgets sql's statement, if cached (it went stale: the next use prepares it
+ * again). */
+void weft__db_cache_drop(weft__db_cache_t *c, const char *sql, uint64_t hash);
 /* Finalizes and forgets every statement. */
 void weft__db_cache_clear(weft__db_cache_t *c);
 

@@ -16,13 +16,18 @@
  *
  * The pool's hook tells whether the job ran (status 0) or never will (cancelled, timed out),
  * so a record always has one owner: the worker while it runs, then the loop. A completion the
- * stopped reactor refuses goes on the pool's orphan list, which weft_dbpool_free delivers.
+ * closing reactor refuses (a weft_reactor_free in progress) goes on the pool's orphan list:
+ * re-posted when a refused free reopens the reactor's queue (the bridge's reopen hook), or
+ * delivered by weft_dbpool_free. Once its hook has run, a job is done with its weft pool: its
+ * canceller leaves the pool (which weft_dbpool_free may have freed since) alone.
  *
  * close() refuses new calls at once and stops the pool from the reactor's I/O pool with a task
  * of the same kind (weft_pool_stop blocks, so never on the loop): queued and running calls
  * are waited for up to close_timeout_ms (queued ones still left then are cancelled), the
  * threads exit and close their connections. `closer_running` keeps weft_dbpool_free away from the
- * pool (and p) until the closer is done with them.
+ * pool (and p) until the closer is done with them: a closer whose completion was posted never
+ * touches p again, and the loop clears the flag before the close deferred fires (so its
+ * callbacks may free the pool); a refused one clears it under p->lock with its orphan.
  */
 #include <stdatomic.h>
 #include <string.h>
@@ -57,7 +62,9 @@ typedef struct weft__db_task_s {
     task_kind_t kind;
     weft_db_interaction_fn fn;
     void *arg;
+    weft_free_fn arg_free; /* frees arg on the loop once the job is done with it */
     char *sql;
+    atomic_bool back; /* the pool's hook has run: the job is done with its pool */
     /* Written by the worker, read by the loop after the thread-call hand-over. */
     weft_result_t result;
     int status;
@@ -120,6 +127,7 @@ static void task_done(void *arg, int status)
     weft_dbpool_t *p = t->p;
     bool closer = t->kind == TASK_CLOSE;
     t->status = status;
+    atomic_store_explicit(&t->back, true, memory_order_release);
     int rc;
     for (;;) {
         rc = weft_reactor_call_from_thread(t->r, complete, t);
@@ -129,16 +137,20 @@ static void task_done(void *arg, int status)
         struct timespec pause = {0, 1000000};
         nanosleep(&pause, NULL);
     }
-    if (rc != 0) {
-        /* The reactor has stopped: weft_dbpool_free delivers it on the loop thread. */
-        pthread_mutex_lock(&p->lock);
+    if (rc == 0)
+        return; /* posted: t and p are the loop's now (the closer's flag too) */
+    /* The reactor's queue is closed (a weft_reactor_free in progress). Under the lock, so
+     * that a reopen's hook, which takes it, either sees the orphan or follows a post that
+     * worked: try once more, else leave it for the hook or weft_dbpool_free. */
+    pthread_mutex_lock(&p->lock);
+    if (weft_reactor_call_from_thread(t->r, complete, t) != 0) {
         t->next = p->orphans;
         p->orphans = t;
-        pthread_mutex_unlock(&p->lock);
     }
-    /* The closer's last touch of p: from here weft_dbpool_free may release it. */
+    /* The closer's last touch of p: from the unlock, weft_dbpool_free may release it. */
     if (closer)
         atomic_store_explicit(&p->closer_running, false, memory_order_release);
+    pthread_mutex_unlock(&p->lock);
 }
 
 /* ---------------------------------------------------------------- the loop side */
@@ -169,6 +181,8 @@ static void deliver(task_t *t)
     weft_deferred_t *d = t->d;
     weft_result_t res = outcome(t);
     weft__reactor_unhold(t->r);
+    if (t->kind == TASK_CLOSE) /* the closer is done with p: the callbacks may free it */
+        atomic_store_explicit(&t->p->closer_running, false, memory_order_relaxed);
     if (weft_deferred_called(d)) {
         weft_result_free(res); /* cancelled meanwhile: the late result is freed here */
     } else {
@@ -176,12 +190,34 @@ static void deliver(task_t *t)
         (void)rc; /* unfired (checked): cannot fail */
     }
     weft_deferred_unref(d);
+    if (t->arg_free != NULL)
+        t->arg_free(t->arg); /* the job is done with it */
     weft__free(t);
 }
 
 static void complete(void *arg)
 {
     deliver(arg);
+}
+
+/* Loop: the bridge's reopen hook. A refused weft_reactor_free has reopened the reactor's
+ * queue: the completions it refused meanwhile are posted again. */
+static void repost_orphans(void *arg)
+{
+    weft_dbpool_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    task_t *t = p->orphans, *keep = NULL;
+    p->orphans = NULL;
+    while (t != NULL) {
+        task_t *next = t->next;
+        if (weft_reactor_call_from_thread(t->r, complete, t) != 0) {
+            t->next = keep; /* out of memory: weft_dbpool_free delivers it */
+            keep = t;
+        }
+        t = next;
+    }
+    p->orphans = keep;
+    pthread_mutex_unlock(&p->lock);
 }
 
 static void deliver_orphans(weft_dbpool_t *p)
@@ -198,11 +234,14 @@ static void deliver_orphans(weft_dbpool_t *p)
 }
 
 /* The deferred's canceller: a queued call is removed (its hook posts the completion); a
- * running one finishes and its result is freed in deliver(). */
+ * running one finishes and its result is freed in deliver(). A job whose hook has run is done
+ * with its pool, which weft_dbpool_free may have freed since: the pool is left alone. */
 static int task_cancel(weft_deferred_t *d, void *arg)
 {
     (void)d;
     task_t *t = arg;
+    if (atomic_load_explicit(&t->back, memory_order_acquire))
+        return 0;
     int rc = weft_pool_cancel(t->pool, t->id);
     (void)rc; /* 0, EBUSY (running) or ENOENT (completing): all end in deliver() */
     return 0;
@@ -219,6 +258,7 @@ static task_t *task_new(weft_dbpool_t *p, task_kind_t kind, size_t extra)
     t->pool = p->pool;
     t->kind = kind;
     t->result = weft_ok(NULL, NULL);
+    atomic_init(&t->back, false);
     return t;
 }
 
@@ -235,6 +275,8 @@ static weft_deferred_t *submit(task_t *t, const char *name, int *err)
 {
     weft_deferred_t *d = weft_deferred_new_cancellable(task_cancel, t);
     if (d == NULL) {
+        if (t->arg_free != NULL)
+            t->arg_free(t->arg);
         weft__free(t);
         if (err != NULL)
             *err = WEFT_ENOMEM;
@@ -249,6 +291,8 @@ static weft_deferred_t *submit(task_t *t, const char *name, int *err)
         *err = 0;
     if (rc != 0) {
         weft_deferred_unref(t->d);
+        if (t->arg_free != NULL)
+            t->arg_free(t->arg);
         weft__free(t);
         rc = weft_deferred_errback(d, weft_failure_from_code(rc, NULL));
         (void)rc; /* d is new */
@@ -317,37 +361,54 @@ weft_deferred_t *weft_dbpool_run_operation(weft_dbpool_t *p, const char *sql,
     return run_sql(p, TASK_OPERATION, sql, params, n, err);
 }
 
+/* Takes arg when arg_free is not NULL: freed on every path, failures included. */
 static weft_deferred_t *run_fn(weft_dbpool_t *p, task_kind_t kind, weft_db_interaction_fn fn,
-                               void *arg, int *err)
+                               void *arg, weft_free_fn arg_free, int *err)
 {
-    if (p == NULL || fn == NULL) {
-        if (err != NULL)
-            *err = WEFT_EINVAL;
-        return NULL;
-    }
-    if (p->closing)
-        return refused(WEFT_ECLOSED, err);
-    task_t *t = task_new(p, kind, 0);
+    weft_deferred_t *d = NULL;
+    int e = 0;
+    task_t *t = NULL;
+    if (p == NULL || fn == NULL)
+        e = WEFT_EINVAL;
+    else if (p->closing)
+        d = refused(WEFT_ECLOSED, &e);
+    else if ((t = task_new(p, kind, 0)) == NULL)
+        e = WEFT_ENOMEM;
     if (t == NULL) {
+        if (arg_free != NULL)
+            arg_free(arg);
         if (err != NULL)
-            *err = WEFT_ENOMEM;
-        return NULL;
+            *err = e;
+        return d;
     }
     t->fn = fn;
     t->arg = arg;
+    t->arg_free = arg_free;
     return submit(t, kind == TASK_INTERACTION ? "db interaction" : "db with connection", err);
 }
 
 weft_deferred_t *weft_dbpool_run_interaction(weft_dbpool_t *p, weft_db_interaction_fn fn, void *arg,
                                              int *err)
 {
-    return run_fn(p, TASK_INTERACTION, fn, arg, err);
+    return run_fn(p, TASK_INTERACTION, fn, arg, NULL, err);
 }
 
 weft_deferred_t *weft_dbpool_run_with_connection(weft_dbpool_t *p, weft_db_interaction_fn fn,
                                                  void *arg, int *err)
 {
-    return run_fn(p, TASK_WITH_CONNECTION, fn, arg, err);
+    return run_fn(p, TASK_WITH_CONNECTION, fn, arg, NULL, err);
+}
+
+weft_deferred_t *weft_dbpool_run_interaction_ex(weft_dbpool_t *p, weft_db_interaction_fn fn,
+                                                void *arg, weft_free_fn arg_free, int *err)
+{
+    return run_fn(p, TASK_INTERACTION, fn, arg, arg_free, err);
+}
+
+weft_deferred_t *weft_dbpool_run_with_connection_ex(weft_dbpool_t *p, weft_db_interaction_fn fn,
+                                                    void *arg, weft_free_fn arg_free, int *err)
+{
+    return run_fn(p, TASK_WITH_CONNECTION, fn, arg, arg_free, err);
 }
 
 /* ---------------------------------------------------------------- the pool */
@@ -421,12 +482,20 @@ weft_dbpool_t *weft_dbpool_new(weft_reactor_t *r, const weft_db_driver_t *driver
     po.max_threads = opts->max_connections;
     po.queue_limit = opts->queue_limit;
     po.idle_timeout_ms = opts->idle_timeout_ms;
+    weft__list_init(&p->reopened.link);
+    p->reopened.fn = repost_orphans;
+    p->reopened.arg = p;
+    weft__bridge_t *b = weft__bridge_get(r, &e);
+    if (b == NULL)
+        goto fail;
     if ((p->pool = weft_pool_new(&po, &e)) == NULL)
         goto fail;
     e = weft_reactor_add_trigger(r, "shutdown", WEFT_PHASE_BEFORE, shutdown_trigger, p,
                                  "weft.dbpool", &p->trigger);
-    if (e == 0)
+    if (e == 0) {
+        weft__bridge_add_reopen_hook(b, &p->reopened);
         goto out;
+    }
     int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_CANCEL, 0);
     (void)rc; /* no job was ever submitted: nothing to wait for */
 fail:
@@ -464,6 +533,10 @@ weft_deferred_t *weft_dbpool_close(weft_dbpool_t *p, int *err)
     weft_deferred_t *d = submit(t, "dbpool close", err);
     if (d == NULL || weft_deferred_called(d)) /* not queued: free() will close the pool */
         atomic_store_explicit(&p->closer_running, false, memory_order_relaxed);
+    if (d == NULL) {
+        p->closing = false; /* out of memory: nothing changed, close may be called again */
+        return NULL;
+    }
     p->closed = weft_deferred_ref(d);
     return d;
 }
@@ -492,6 +565,7 @@ int weft_dbpool_free(weft_dbpool_t *p)
         return rc;
     }
     /* Every hook has run: completions refused by a stopped reactor are delivered now. */
+    weft__bridge_remove_reopen_hook(&p->reopened);
     deliver_orphans(p);
     if (p->trigger != 0) {
         rc = weft_reactor_remove_trigger(p->r, p->trigger);

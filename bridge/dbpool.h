@@ -226,7 +226,11 @@ typedef weft_result_t (*weft_db_interaction_fn)(weft_db_conn_t *conn, void *arg)
  * the transaction commits and the deferred fires with the value; a failed commit frees the
  * value and fires the commit's failure. fn returns a failure: the transaction rolls back and
  * the deferred fires with fn's failure (a rollback error is not allowed to hide it).
- * arg is borrowed until the deferred fires. Returns an owned reference. Thread: loop.
+ * arg is borrowed until the job is done with it. That is when the deferred fires, unless it
+ * is cancelled while fn runs: the deferred then fails with weft.CancelledError at once and
+ * fn goes on with arg. An arg that may not outlive the deferred's callbacks goes through
+ * weft_dbpool_run_interaction_ex, which frees it when fn is done. Returns an owned reference.
+ * Thread: loop.
  * Errors (NULL, *err): WEFT_EINVAL for a NULL pool or fn; WEFT_ENOMEM.
  */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
@@ -236,6 +240,20 @@ weft_dbpool_run_interaction(weft_dbpool_t *p, weft_db_interaction_fn fn, void *a
  * its own (or runs in autocommit). Thread: loop. Errors: as run_interaction. */
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
 weft_dbpool_run_with_connection(weft_dbpool_t *p, weft_db_interaction_fn fn, void *arg, int *err);
+
+/*
+ * As weft_dbpool_run_interaction and weft_dbpool_run_with_connection, taking arg: arg_free
+ * (NULL: arg is borrowed, as there) frees it on the loop thread once the job is done with it,
+ * after the deferred has fired, also when a cancel fired the deferred while fn was still
+ * running, and on every error path, an error return included. Thread: loop. Errors: as
+ * run_interaction.
+ */
+WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
+weft_dbpool_run_interaction_ex(weft_dbpool_t *p, weft_db_interaction_fn fn, void *arg,
+                               weft_free_fn arg_free, int *err);
+WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *
+weft_dbpool_run_with_connection_ex(weft_dbpool_t *p, weft_db_interaction_fn fn, void *arg,
+                                   weft_free_fn arg_free, int *err);
 
 /*
  * Closes the pool: from now on every run_* call's deferred fails with weft.ClosedError; calls

@@ -116,6 +116,10 @@ static bool bridge_busy(void *ext)
         while (atomic_load_explicit(&b->jobs_finished, memory_order_acquire) != b->jobs_expected)
             sched_yield();
     }
+    /* A database pool still open on this reactor (its reopen hook is listed): freeing the
+     * reactor first would leave the pool pointing at it. */
+    if (!weft__list_is_empty(&b->reopen_hooks))
+        return true;
     /* A blocking call's waiter may still be on its way out (it unlists under b->lock). */
     if (atomic_load_explicit(&b->blocking_records, memory_order_acquire) > 0)
         return true;

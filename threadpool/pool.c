@@ -25,6 +25,9 @@
  * Exited threads are joined, never detached: an exiting worker moves itself to the zombie
  * list as its last act under mu, and whoever next may start a thread (submit, resize) or
  * stops the pool joins it, under mu (the exiting thread needs no lock to finish exiting).
+ * A submit joins only the zombies that have finished exiting (pthread_tryjoin_np): one may
+ * still run thread-exit work (key destructors: a dbpool closes its connection there), and
+ * a submit, often on the loop thread, must not wait for it. Stop, free and resize join all.
  *
  * Stopping and freeing, and why free may refuse to free: stop.c.
  */
@@ -252,6 +255,21 @@ void weft__pool_reap_locked(weft_pool_t *pool)
         /* Under mu, and safe: the thread released mu for the last time before it became a
          * zombie and takes no lock on its way out, so this only waits for its exit. */
         pthread_join(w->thread, NULL);
+        pthread_cond_destroy(&w->cond);
+        weft__free(w);
+    }
+}
+
+/* As weft__pool_reap_locked, but only the zombies that have already exited: never waits. */
+static void reap_exited_locked(weft_pool_t *pool)
+{
+    weft__list_t *pos, *tmp;
+    weft__list_foreach_safe(pos, tmp, &pool->zombies)
+    {
+        weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
+        if (pthread_tryjoin_np(w->thread, NULL) != 0)
+            continue; /* still exiting: a later submit, resize or the stop joins it */
+        weft__list_remove(&w->all_link);
         pthread_cond_destroy(&w->cond);
         weft__free(w);
     }
@@ -701,7 +719,7 @@ static int queue_one_locked(weft_pool_t *pool, const job_spec_t *spec, uint64_t 
         pool->timer_running = true;
     }
     if (pool->nidle == 0 && !weft__list_is_empty(&pool->zombies))
-        weft__pool_reap_locked(pool); /* only on the path that may start a thread */
+        reap_exited_locked(pool); /* only on the path that may start a thread */
     int wrc = ensure_worker_locked(pool, spawn_err);
     if (wrc != 0) {
         put_free_locked(pool, job);
