@@ -113,6 +113,8 @@ DEPS_VALGRIND := $(DEPS_CHECK) valgrind
 # python3-twisted: the demo's Twisted row (examples/cpu_server_twisted.py).
 DEPS_DEMO := $(DEPS_BUILD) python3-twisted
 DEPS_LINT := $(DEPS_BUILD) clang-format binutils
+# make bench: the plots of doc/bench.md (mk/bench-report.sh); Twisted for its comparison.
+DEPS_BENCH := $(DEPS_BUILD) gnuplot-nox python3-twisted
 # clang -fsanitize=fuzzer takes libFuzzer from compiler-rt (libclang-rt-14-dev on Debian 12;
 # the separate libfuzzer-14-dev package is only for linking libFuzzer by hand).
 DEPS_FUZZ := clang libclang-rt-14-dev
@@ -149,6 +151,11 @@ PROGRAMS := $(PROGRAM_SRCS:programs/%.c=$(BUILD)/%)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLES := $(EXAMPLE_SRCS:examples/%.c=$(BUILD)/examples/%)
 
+# The guide's programs (doc/guide/*.c, quoted by doc/guide.md), built like the examples and
+# run by t/95-guide.
+GUIDE_SRCS := $(sort $(wildcard doc/guide/*.c))
+GUIDES := $(GUIDE_SRCS:doc/guide/%.c=$(BUILD)/guide/%)
+
 # Plugins (reactor/app/plugin.h): the example's and the tests', built as shared objects into
 # $(BUILD)/plugins/ with their sidecars. They take weft from the program that loads them
 # (weft-run exports the whole library), so they are linked without libweft.
@@ -181,7 +188,8 @@ BENCHES := $(BENCH_SRCS:t/bench/%.c=$(BUILD)/bench/%)
 
 # ---------------------------------------------------------------- top-level targets
 .PHONY: all lib check tests asan ubsan tsan debug valgrind bench demo install uninstall \
-	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-demo deps-fuzz \
+	lint format clean help deps-build deps-check deps-valgrind deps-lint deps-demo deps-bench \
+	deps-fuzz \
 	fuzz fuzz-run deps-soak soak FORCE
 
 all: lib $(PROGRAMS) $(EXAMPLES) $(PC_FILE)
@@ -203,6 +211,8 @@ deps-lint:
 	@sh mk/deps.sh $(DEPS_LINT)
 deps-demo:
 	@sh mk/deps.sh $(DEPS_DEMO)
+deps-bench:
+	@sh mk/deps.sh $(DEPS_BENCH)
 deps-fuzz:
 	@sh mk/deps.sh $(DEPS_FUZZ)
 deps-soak:
@@ -222,7 +232,7 @@ NO_ASLR := $(if $(filter tsan,$(VARIANT)),$(shell command -v setarch >/dev/null 
 	echo setarch $$(uname -m) -R))
 
 check: deps-check
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(GUIDES) $(PLUGINS) tests
 	$(TEST_ENV) $(NO_ASLR) $(PROVE) $(PROVE_FLAGS) t/
 
 asan ubsan tsan debug:
@@ -231,13 +241,23 @@ asan ubsan tsan debug:
 VALGRIND_CMD := valgrind -q --error-exitcode=99 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 valgrind: deps-valgrind
-	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(PLUGINS) tests
+	@$(MAKE) --no-print-directory lib $(PROGRAMS) $(EXAMPLES) $(GUIDES) $(PLUGINS) tests
 	$(TEST_ENV) TAP_TIMEOUT=600 WEFT_UNDER_VALGRIND=1 \
 		$(PROVE) $(PROVE_FLAGS) --exec '$(VALGRIND_CMD)' t/
 
-bench: deps-build
+# Runs every t/bench program, keeps their output in $(BENCH_OUT) and writes doc/bench.md and
+# its plots from it (mk/bench-report.sh). BENCH_DOC=dir writes them somewhere else.
+BENCH_OUT := $(BUILD)/bench/results.txt
+BENCH_DOC ?= doc
+bench: deps-bench
 	@$(MAKE) --no-print-directory $(BENCHES)
-	@set -e; for b in $(BENCHES); do echo "== $$b"; $$b; done
+	@set -e; : > $(BENCH_OUT).tmp; for b in $(BENCHES); do \
+		echo "== $$b" | tee -a $(BENCH_OUT).tmp; \
+		$$b > $(BENCH_OUT).one; cat $(BENCH_OUT).one; cat $(BENCH_OUT).one >> $(BENCH_OUT).tmp; \
+	done; rm -f $(BENCH_OUT).one; mv $(BENCH_OUT).tmp $(BENCH_OUT)
+	@CC="$(CC)" PKG_CONFIG="$(PKG_CONFIG)" \
+		BENCH_CMD="make bench$(if $(filter cc gcc,$(CC_NAME)),, CC=$(CC))$(if $(filter default,$(VARIANT)),, VARIANT=$(VARIANT))" \
+		sh mk/bench-report.sh $(BENCH_OUT) $(BENCH_DOC)
 
 # Each harness for FUZZ_SECONDS, memory bounded by FUZZ_RSS_MB, inputs by FUZZ_MAX_LEN bytes.
 # New inputs go to $(BUILD)/fuzz/corpus-<name>/ (not committed); the seeds in
@@ -336,6 +356,10 @@ $(EXAMPLES): $(BUILD)/examples/%: examples/%.c $(STATIC_LIB) | deps-build $(STAG
 	$(CC) $(ALL_CFLAGS) $(EXAMPLE_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(EXAMPLE_LIBS) \
 		$(LIB_DEPS)
 
+$(GUIDES): $(BUILD)/guide/%: doc/guide/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
+
 $(TEST_STAMP): FORCE
 	@mkdir -p $(@D)
 	@[ "`cat $@ 2>/dev/null`" = "$(BUILD)" ] || echo "$(BUILD)" > $@
@@ -384,7 +408,8 @@ uninstall:
 # ---------------------------------------------------------------- lint and format
 FORMAT_FILES = $(sort $(wildcard $(addsuffix /*.[ch],$(ROOMS)) $(addsuffix /*/*.[ch],$(ROOMS)) \
 	$(addsuffix /*/*/*.[ch],$(ROOMS)) include/*.h programs/*.c t/*.[ch] t/bench/*.[ch] \
-	t/plugins/*.[ch] t/fuzz/*.[ch] t/soak/*.[ch] examples/*.[ch] examples/*/*.[ch]))
+	t/plugins/*.[ch] t/fuzz/*.[ch] t/soak/*.[ch] examples/*.[ch] examples/*/*.[ch] \
+	doc/guide/*.c))
 
 lint: deps-lint
 	@$(MAKE) --no-print-directory lib

@@ -141,7 +141,7 @@ weft_reactor_set_default_pool_threads(weft_reactor_t *r, weft_pool_kind_t kind, 
 /*
  * Sets how long, in microseconds (0..WEFT_OFFLOAD_POLL_US_MAX), the loop polls without
  * sleeping after it submits an offload, so that a reply coming back within that time needs no
- * wake-up of the loop thread (on a VM, a wake-up costs more than a small job: doc/bench.md).
+ * wake-up of the loop thread (on a VM, a wake-up costs more than a small job: doc/performance.md).
  * The loop yields its CPU on every iteration meanwhile. 0: sleep at once, as libuv does.
  * Default: weft_default_offload_poll_us(). Takes effect from the next submit. Thread: loop.
  * Returns: 0; WEFT_EINVAL over the maximum; WEFT_ENOMEM.

@@ -20,7 +20,7 @@
  *                        meanwhile, the late result is freed with its own free function;
  *                        the record goes back to the free list
  *
- * Waking a sleeping thread costs tens of microseconds on a VM (doc/bench.md), more than a
+ * Waking a sleeping thread costs tens of microseconds on a VM (doc/performance.md), more than a
  * small job itself, so neither side sleeps at once: after a submit the loop polls without
  * sleeping for poll_ns (weft_reactor_set_offload_poll_us), and a worker that finds its queue
  * empty watches it for the pool's spin_us; both yield the CPU meanwhile. A reply that comes

@@ -38,20 +38,25 @@ for h in $PUBLIC_HEADERS; do
 done
 
 # 5. Every exported symbol is weft_-prefixed, none is an internal weft__ one, and each
-#    exported function is documented under doc/.
+#    exported symbol has an entry (`name` or `name(...)`) in doc/api/.
 so="$BUILD/libweft.so"
 if [ -f "$so" ]; then
     syms=$(nm -D --defined-only "$so" | awk '$2 ~ /^[TDBRVWiu]$/ { print $3 }' | sort -u)
     for s in $syms; do
         case "$s" in
             weft__*) fail "internal symbol exported: $s (mark it static or drop WEFT_EXPORT)" ;;
-            weft_*) grep -rqw -- "$s" doc/ || fail "exported $s is not documented under doc/" ;;
+            weft_*) grep -qE "\`$s([\`( ]|\$)" doc/api/*.md ||
+                fail "exported $s has no entry in doc/api/" ;;
             *) fail "exported symbol without the weft_ prefix: $s" ;;
         esac
     done
 else
     fail "$so is missing (make lib first)"
 fi
+
+# 5b. Every name a public header declares WEFT_EXPORT has an entry in doc/api/ (also the
+#     ones the build leaves out of libweft.so).
+sh mk/check-api-docs.sh . || fail "public names without an entry in doc/api (see above)"
 
 # 6. doc/errors.md names every error code of WEFT_ERRNO_MAP.
 for code in $(sed -n 's/^ *XX(\([A-Z0-9]*\),.*/\1/p' common/error.h); do

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The include arrows of DESIGN.md, as `make lint` checks them (mk/check-arrows.sh): planted
- * violations in a scratch tree fail, the real tree passes. */
+/* The include arrows of DESIGN.md, as `make lint` checks them (mk/check-arrows.sh), and the
+ * API reference's completeness (mk/check-api-docs.sh): planted violations in a scratch tree
+ * fail, the real tree passes. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +116,74 @@ static void test_lint_runs_arrows(void)
     check_int(run("grep -q 'mk/check-arrows.sh' %s/mk/lint.sh", top), ==, 0);
 }
 
+/* A scratch tree whose one public header exports a function and a type descriptor, both with
+ * an entry in doc/api. */
+static void api_tree(void)
+{
+    run("rm -rf %s && mkdir -p %s/reactor/net %s/doc/api", dir, dir, dir);
+    run("cd %s && printf 'WEFT_EXPORT WEFT_NODISCARD int\\nweft_thing_open(int a,\\n"
+        "    int b) WEFT_PRINTF(1, 2);\\nWEFT_EXPORT extern const int weft_thing_type;\\n' "
+        "> reactor/net/thing.h",
+        dir);
+    run("cd %s && printf '# thing\\n\\n`weft_thing_open(a, b)` opens; `weft_thing_type`.\\n' "
+        "> doc/api/thing.md",
+        dir);
+}
+
+static int api_docs(void)
+{
+    return run("sh %s/mk/check-api-docs.sh %s", top, dir);
+}
+
+static void test_api_documented(void)
+{
+    api_tree();
+    check_int(api_docs(), ==, 0);
+    check_str(out, "");
+}
+
+static void test_api_new_export(void)
+{
+    api_tree();
+    run("printf 'WEFT_EXPORT void weft_thing_close(int a);\\n' >> %s/reactor/net/thing.h", dir);
+    check_int(api_docs(), ==, 1);
+    check(strstr(out, "reactor/net/thing.h: weft_thing_close has no entry in doc/api") != NULL);
+}
+
+static void test_api_word_not_enough(void)
+{
+    /* A mention outside backticks, or in another doc/ page, is not an entry. */
+    api_tree();
+    run("printf 'WEFT_EXPORT void weft_thing_close(int a);\\n' >> %s/reactor/net/thing.h", dir);
+    run("printf 'weft_thing_close closes.\\n' >> %s/doc/api/thing.md", dir);
+    run("printf '`weft_thing_close()`\\n' > %s/doc/guide.md", dir);
+    check_int(api_docs(), ==, 1);
+    check(strstr(out, "weft_thing_close has no entry") != NULL);
+}
+
+static void test_api_private_and_macros(void)
+{
+    /* -internal.h headers and macro bodies declare nothing public. */
+    api_tree();
+    run("printf 'WEFT_EXPORT void weft_thing_secret(void);\\n' > %s/reactor/thing-internal.h", dir);
+    run("printf '#define WEFT_THING_DEFINE \\\\\\n    WEFT_EXPORT int weft_thing_sym;\\n' "
+        ">> %s/reactor/net/thing.h",
+        dir);
+    check_int(api_docs(), ==, 0);
+    check_str(out, "");
+}
+
+static void test_api_real_tree(void)
+{
+    check_int(run("sh %s/mk/check-api-docs.sh %s", top, top), ==, 0);
+    check_str(out, "");
+}
+
+static void test_lint_runs_api_docs(void)
+{
+    check_int(run("grep -q 'mk/check-api-docs.sh' %s/mk/lint.sh", top), ==, 0);
+}
+
 int main(void)
 {
     top = getenv("WEFT_TOP");
@@ -132,6 +201,13 @@ int main(void)
     TEST(test_layers(), "a lower reactor layer including a higher one fails");
     TEST(test_real_tree(), "weft's own tree keeps every arrow");
     TEST(test_lint_runs_arrows(), "make lint runs the arrow check");
+    TEST(test_api_documented(), "public names with an entry in doc/api pass");
+    TEST(test_api_new_export(), "a new WEFT_EXPORT function without a doc/api entry fails");
+    TEST(test_api_word_not_enough(),
+         "a bare mention, or one outside doc/api, is not an entry and fails");
+    TEST(test_api_private_and_macros(), "internal headers and macro bodies are not checked");
+    TEST(test_api_real_tree(), "every public name of weft's own tree has a doc/api entry");
+    TEST(test_lint_runs_api_docs(), "make lint runs the doc/api check");
     run("rm -rf %s", dir);
     return done_testing();
 }

@@ -358,7 +358,7 @@ static inline void cpu_relax(void)
  * submit during spin_ns before it goes to sleep: at one job in flight, the next usually comes
  * back within microseconds, and taking it awake saves two trips through the scheduler (the
  * submitter's futex wake and this thread's wake-up: 15 to 60 us on a VM, measured in
- * doc/bench.md). One worker of a pool spins at a time, and it yields the CPU every few
+ * doc/performance.md). One worker of a pool spins at a time, and it yields the CPU every few
  * hundred nanoseconds, so the rest of the machine loses little for at most spin_ns after a
  * burst ends. A submit that finds it spinning counts on it and wakes nobody
  * (ensure_worker_locked). Called and returns with mu held. */

@@ -9,7 +9,7 @@
  *      CPU-burning jobs (P of them always running);
  *   4. allocations per offload in steady state (malloc/calloc/realloc interposed below);
  *   5. if python3-twisted is importable, Twisted's deferToThread on the same workload
- *      (t/bench/twisted_offload.py) at K = 1024.
+ *      (t/bench/twisted_offload.py) at K = 1, 64 and 1024, on the first pool size.
  *
  * Output, one measure per line (machine-readable):
  *   value: <measure> <value> <unit>
@@ -28,7 +28,7 @@
  *   offload --callgrind N P [libuv]
  *                            weft only (or libuv only): N trivial offloads at K = 64 (or
  *                            $OFFLOAD_K) on P threads after a warm-up of N, for valgrind
- *                            --tool=callgrind (doc/bench.md); weft's side without its poll
+ *                            --tool=callgrind (doc/performance.md); weft's side without its poll
  *                            window and spinning, whose waits callgrind would count
  */
 #include <stdatomic.h>
@@ -47,12 +47,13 @@
 #include <weft/reactor.h>
 #include <weft/time.h>
 
-#define ROUNDS    5
-#define K_MAX     1024
-#define SAMPLES   400 /* timer ticks per lateness round */
-#define RTT_N     4000
-#define BURN_NS   5000000u
-#define TWISTED_N 60000
+#define ROUNDS  5
+#define K_MAX   1024
+#define SAMPLES 400 /* timer ticks per lateness round */
+#define RTT_N   4000
+#define BURN_NS 5000000u
+/* Twisted's jobs per run at K = 1, 64 and 1024 in flight (tput_cases' order). */
+static const unsigned twisted_n[] = {10000, 30000, 60000};
 
 /* ------------------------------------------------------------------ counting allocator */
 
@@ -519,8 +520,9 @@ static void uv_lateness(unsigned p, double *p50, double *p99)
 
 /* ------------------------------------------------------------------ Twisted */
 
-/* Runs t/bench/twisted_offload.py if Twisted is importable: its jobs/s, or 0 (skipped). */
-static double twisted_throughput(unsigned p)
+/* Runs t/bench/twisted_offload.py with N jobs, K in flight, on P threads, if Twisted is
+ * importable: its jobs/s, or 0 (skipped, and a `skip:` line says why). */
+static double twisted_throughput(unsigned n, unsigned k, unsigned p)
 {
     const char *script = "t/bench/twisted_offload.py";
     if (access(script, R_OK) != 0) {
@@ -543,7 +545,7 @@ static double twisted_throughput(unsigned p)
         printf("skip: twisted not installed (apt-get install python3-twisted)\n");
         return 0;
     }
-    snprintf(cmd, sizeof(cmd), "%s %s %d %u %u", python, script, TWISTED_N, K_MAX, p);
+    snprintf(cmd, sizeof(cmd), "%s %s %u %u %u", python, script, n, k, p);
     fflush(stdout);
     FILE *f = popen(cmd, "r");
     double tput = 0;
@@ -604,7 +606,7 @@ static void bench_pool(unsigned p, bool with_twisted)
 {
     static double rtt[RTT_N];
     uv_pool_used = true;
-    /* The ratios depend on whether the other CPU is free (doc/bench.md): say how many CPUs
+    /* The ratios depend on whether the other CPU is free (doc/performance.md): say how many CPUs
      * other work left idle just before this pool size started. */
     double idle = idle_cpus();
     if (idle >= 0)
@@ -630,12 +632,11 @@ static void bench_pool(unsigned p, bool with_twisted)
             ut[c][rep] = u.tput, uc[c][rep] = u.cpu_ns, us[c][rep] = u.csw;
         }
     }
-    double w1024 = 0;
+    double wmed[NCASES];
     for (size_t c = 0; c < NCASES; c++) {
         unsigned k = tput_cases[c].k;
         double w = median(wt[c], ROUNDS), u = median(ut[c], ROUNDS);
-        if (k == K_MAX)
-            w1024 = w;
+        wmed[c] = w;
         printf("value: offload_tput_k%u_pool%u_weft %.0f jobs/s\n", k, p, w);
         printf("value: offload_tput_k%u_pool%u_libuv %.0f jobs/s\n", k, p, u);
         printf("ratio: offload_tput_k%u_pool%u %.2f\n", k, p, w / u);
@@ -704,13 +705,15 @@ static void bench_pool(unsigned p, bool with_twisted)
     printf("value: allocs_per_offload_pool%u_libuv %.4f allocs\n", p, umax);
     fflush(stdout);
 
-    /* 5. Twisted, on the same pool size. */
-    if (with_twisted) {
-        double t = twisted_throughput(p);
-        if (t > 0) {
-            printf("value: offload_tput_k%u_pool%u_twisted %.0f jobs/s\n", K_MAX, p, t);
-            printf("ratio: offload_tput_k%u_vs_twisted %.2f\n", K_MAX, w1024 / t);
-        }
+    /* 5. Twisted, on the same pool size, at each K (stops at the first skip). */
+    for (size_t i = 0; with_twisted && i < NCASES; i++) {
+        unsigned k = tput_cases[i].k;
+        double t = twisted_throughput(twisted_n[i], k, p);
+        if (t <= 0)
+            break;
+        printf("value: offload_tput_k%u_pool%u_twisted %.0f jobs/s\n", k, p, t);
+        printf("ratio: offload_tput_k%u_vs_twisted %.2f\n", k, wmed[i] / t);
+        fflush(stdout);
     }
 
     weft_close();
@@ -719,7 +722,7 @@ static void bench_pool(unsigned p, bool with_twisted)
 }
 
 /* For callgrind: N offloads at K = 64 after a warm-up of N, weft's side (or libuv's). Prints
- * nothing: the instruction counts of two N differ by 2 * delta-N offloads (doc/bench.md). */
+ * nothing: the instruction counts of two N differ by 2 * delta-N offloads (doc/performance.md). */
 static void bench_callgrind(uint64_t n, unsigned p, bool libuv)
 {
     const char *ks = getenv("OFFLOAD_K");
