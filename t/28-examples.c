@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "helpers.h"
 #include "tap.h"
 
 static char build_dir[4096];
@@ -55,23 +56,7 @@ static bool start(proc_t *p, const char *name, const char *arg1, const char *arg
 
 static int stop(proc_t *p, int sig)
 {
-    kill(p->pid, sig);
-    int status = 0;
-    if (waitpid(p->pid, &status, 0) != p->pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return t_kill_wait(p->pid, sig);
 }
 
 /* Reads until want bytes arrived or 10 s of silence. */
@@ -95,7 +80,7 @@ static void test_kv(void)
     proc_t p;
     if (!check(start(&p, "kv", NULL, NULL)))
         return;
-    int fd = dial(p.port);
+    int fd = t_dial(p.port);
     if (check(fd >= 0)) {
         const char req[] = "colour: blue\r\ncolour\r\nshape\r\ncolour: red\r\ncolour\r\n";
         const char want[] = "OK\r\ncolour: blue\r\nERR no such key\r\nOK\r\ncolour: red\r\n";
@@ -114,7 +99,7 @@ static void echo_case(const char *proto, const char *req, size_t len, int sig)
     proc_t p;
     if (!check(start(&p, "framing_echo", "--proto", proto)))
         return;
-    int fd = dial(p.port);
+    int fd = t_dial(p.port);
     if (check(fd >= 0)) {
         check_int(write(fd, req, len), ==, (long long)len);
         char got[256] = "";

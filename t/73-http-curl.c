@@ -51,11 +51,7 @@ static bool start(proc_t *p, const char *name, const char *a1, const char *a2)
 
 static int stop(proc_t *p, int sig)
 {
-    kill(p->pid, sig);
-    int status = 0;
-    if (waitpid(p->pid, &status, 0) != p->pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return t_kill_wait(p->pid, sig);
 }
 
 #define CURL "curl -sS -m 20 "

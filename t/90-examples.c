@@ -111,28 +111,14 @@ static bool start(proc_t *p, const char *name, ...)
 /* SIGTERM, then the exit code (128 + signal if it died of one). */
 static int stop(proc_t *p)
 {
-    kill(p->pid, SIGTERM);
-    int status = 0;
-    if (waitpid(p->pid, &status, 0) != p->pid)
+    int rc = t_kill_wait(p->pid, SIGTERM);
+    if (rc < 0)
         return -1;
-    int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (rc != 0) {
         t_sh(out, sizeof(out), "cat %s", p->log);
         diag("exit code %d; its log:\n%s", rc, out);
     }
     return rc;
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 static size_t count_lines(const char *s)
@@ -148,7 +134,7 @@ static size_t count_lines(const char *s)
 static bool ask(int port, const char *req, size_t lines, char *buf, size_t size)
 {
     buf[0] = '\0';
-    int fd = dial(port);
+    int fd = t_dial(port);
     if (fd < 0)
         return false;
     size_t got = 0;

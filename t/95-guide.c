@@ -220,23 +220,7 @@ static bool start(proc_t *p, const char *name, const char *arg1, const char *arg
 
 static int stop(proc_t *p, int sig)
 {
-    kill(p->pid, sig);
-    int status = 0;
-    if (waitpid(p->pid, &status, 0) != p->pid)
-        return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int dial(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
+    return t_kill_wait(p->pid, sig);
 }
 
 /* Sends req, then reads until want's length arrived or 10 s of silence; compares. */
@@ -263,7 +247,7 @@ static void test_line_server(void)
     proc_t p;
     if (!check(start(&p, "04-line-server", NULL, NULL)))
         return;
-    int fd = dial(p.port), idle = dial(p.port);
+    int fd = t_dial(p.port), idle = t_dial(p.port);
     if (check(fd >= 0)) {
         exchange(fd, "PING\r\n", "PONG\r\n");
         exchange(fd, "HASH hello\r\n", "HASH ff484204e59920c3\r\n");
@@ -283,7 +267,7 @@ static void test_service(void)
     proc_t p;
     if (!check(start(&p, "06-service", "--db", db)))
         return;
-    int fd = dial(p.port);
+    int fd = t_dial(p.port);
     if (check(fd >= 0)) {
         exchange(fd, "colour: blue\r\nshape: round\r\ncolour\r\nsize\r\n",
                  "OK\r\nOK\r\ncolour: blue\r\nERR no such key\r\n");
@@ -293,7 +277,7 @@ static void test_service(void)
     /* The data is in the file: a new process finds it. */
     if (!check(start(&p, "06-service", "--db", db)))
         return;
-    fd = dial(p.port);
+    fd = t_dial(p.port);
     if (check(fd >= 0)) {
         exchange(fd, "shape\r\n", "shape: round\r\n");
         close(fd);

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <weft/reactor.h>
 
@@ -26,6 +27,12 @@ bool t_teardown(weft_reactor_t *r);
  * (NUL-terminated, cut to size). Returns its exit code, 128 + the signal if it was killed,
  * or -1 if it could not be started. */
 int t_sh(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A blocking TCP connection to 127.0.0.1:port; its fd, or -1. */
+int t_dial(int port);
+
+/* Sends sig to pid and reaps it: its exit code, 128 + the signal that killed it, or -1. */
+int t_kill_wait(pid_t pid, int sig);
 
 /* True when the tests run under valgrind (make valgrind): scale big loops down. */
 bool t_under_valgrind(void);
