@@ -76,6 +76,8 @@ struct weft_reactor_s {
     uv_idle_t soon_idle;
     uv_idle_t spin_idle; /* unreferenced; active until spin_until (weft__reactor_poll_for) */
     uint64_t spin_until; /* uv_hrtime() */
+    uint64_t dispatched; /* weft dispatches so far (WEFT__DISPATCH) */
+    uint64_t spin_seen;  /* dispatched as the spinning idle handle last saw it */
     uv_prepare_t prepare;
     uv_async_t async;
     uv_signal_t sigint, sigterm, sighup;
@@ -242,6 +244,7 @@ static inline bool weft__reactor_is_loop_thread(const weft_reactor_t *r)
 #define WEFT__DISPATCH(r, call)                                                                    \
     do {                                                                                           \
         (r)->dispatching++;                                                                        \
+        (r)->dispatched++;                                                                         \
         call;                                                                                      \
         if (--(r)->dispatching == 0 && (r)->ext_flush)                                             \
             weft__reactor_run_ext_flush(r);                                                        \

@@ -37,10 +37,9 @@ typedef struct weft__job_s {
     uint64_t submit_ns;
     uint64_t deadline_ns; /* 0: none */
     uint64_t start_ns;
-    size_t heap_slot;              /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
-    struct weft__job_s *free_next; /* next on the free stack */
-    uint32_t index;                /* slot number in the chunk table */
-    uint32_t gen;                  /* bumped each time the record is recycled */
+    size_t heap_slot; /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
+    uint32_t index;   /* slot number in the chunk table */
+    uint32_t gen;     /* bumped each time the record is recycled */
     weft__job_state_t state;
     atomic_bool cancel; /* the cooperative flag: set by cancel, read by the running job */
 } weft__job_t;
@@ -78,8 +77,12 @@ struct weft_pool_s {
     uint32_t gen_seed;  /* first generation of this pool's job records (constant) */
     weft__list_t queue; /* FIFO of QUEUED jobs */
     size_t queued;
-    weft__job_t *free_top; /* stack of FREE jobs (the most recently used first) */
-    weft__list_t idle;     /* idle workers, the most recently idle first */
+    /* FREE jobs, a stack kept in an array (the most recently used last): popping reads the
+     * array, not the record, whose line a worker may hold; a linked stack would make every
+     * submit wait for that line before it could take the next record. */
+    weft__job_t **free_jobs;
+    size_t nfree;
+    weft__list_t idle; /* idle workers, the most recently idle first */
     unsigned nidle;
     unsigned threads;
     unsigned max_threads;

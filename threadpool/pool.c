@@ -11,7 +11,7 @@
  *
  * One lock only: threadpool/ never holds two locks at once.
  *
- * Job records come from a per-pool free list, filled in chunks of 64 that live until the pool
+ * Job records come from a per-pool free stack, filled in chunks of 64 that live until the pool
  * is freed; in steady state a submit allocates nothing. A job id is (generation << 32 |
  * index + 1); recycling a record bumps its generation, so a stale id never matches a later
  * job, and cancel looks the index up in the chunk table instead of trusting a pointer.
@@ -175,22 +175,18 @@ static weft_job_id_t job_id(const weft__job_t *job)
     return ((uint64_t)job->gen << 32) | ((uint64_t)job->index + 1);
 }
 
-/* Pushes a record on the free stack. A plain singly linked stack: pushing and popping touch
- * only the record itself, not a neighbour that another CPU may hold. Under mu. */
+/* Pushes a record on the free stack, which has room for every record (see take_job_locked).
+ * Under mu. */
 static void put_free_locked(weft_pool_t *pool, weft__job_t *job)
 {
-    job->free_next = pool->free_top;
-    pool->free_top = job;
+    pool->free_jobs[pool->nfree++] = job;
 }
 
-/* Takes a FREE record, adding a chunk of 64 when the free list is empty. Under mu. */
+/* Takes a FREE record, adding a chunk of 64 when the free stack is empty. Under mu. */
 static weft__job_t *take_job_locked(weft_pool_t *pool)
 {
-    weft__job_t *top = pool->free_top;
-    if (top != NULL) {
-        pool->free_top = top->free_next;
-        return top;
-    }
+    if (pool->nfree > 0)
+        return pool->free_jobs[--pool->nfree];
     if ((uint64_t)(pool->nchunks + 1) * WEFT__JOBS_PER_CHUNK > UINT32_MAX)
         return NULL;
     if (pool->nchunks == pool->chunks_cap) {
@@ -203,6 +199,12 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
         if (raw == NULL)
             return NULL;
         pool->chunk_mem = raw;
+        /* The free stack can hold every record there may be with this many chunks. */
+        weft__job_t **free_jobs =
+            weft__realloc(pool->free_jobs, cap * WEFT__JOBS_PER_CHUNK * sizeof(*free_jobs));
+        if (free_jobs == NULL)
+            return NULL;
+        pool->free_jobs = free_jobs;
         pool->chunks_cap = cap;
     }
     /* Records are cache-line aligned (the type says so; malloc only gives 16 bytes), so a
@@ -215,7 +217,7 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
     pool->chunk_mem[pool->nchunks] = mem;
     size_t base = pool->nchunks * WEFT__JOBS_PER_CHUNK;
     pool->chunks[pool->nchunks++] = chunk;
-    /* Slot 0 is handed out now; the rest go on the free list in order. */
+    /* Slot 0 is handed out now; the rest go on the free stack, the lowest on top. */
     for (size_t i = WEFT__JOBS_PER_CHUNK; i-- > 0;) {
         weft__job_t *job = &chunk[i];
         job->index = (uint32_t)(base + i);
@@ -694,21 +696,30 @@ static uint64_t start_deadline(uint64_t now, uint64_t start_timeout_ms)
     return now + start_timeout_ms * 1000000u;
 }
 
-/* Queues one job once there is room: a record, the deadline thread if the job needs it, a
- * worker to run it. Under mu. Returns 0 (and the id in *id) or a weft error code, with
- * nothing queued. */
-static int queue_one_locked(weft_pool_t *pool, const job_spec_t *spec, uint64_t now, int *spawn_err,
-                            weft_job_id_t *id)
+/* Writes what the job is into a record taken from the free stack (state stays FREE until it is
+ * queued). Needs no lock: the record is on no list, and no id names it yet. */
+static void fill_job(weft__job_t *job, const job_spec_t *spec, uint64_t now)
 {
-    weft__job_t *job = take_job_locked(pool);
-    if (job == NULL)
-        return WEFT_ENOMEM;
+    job->fn = spec->fn;
+    job->done = spec->done;
+    job->arg = spec->arg;
+    job->name = spec->name;
+    job->submit_ns = now;
+    job->deadline_ns = spec->deadline_ns;
+}
+
+/* Queues a filled record: the deadline thread if the job needs it, a worker to run it. Under
+ * mu. Returns 0 (and the id in *id) or a weft error code, with the record back on the free
+ * stack. */
+static int queue_filled_locked(weft_pool_t *pool, weft__job_t *job, int *spawn_err,
+                               weft_job_id_t *id)
+{
     int rc;
-    if (spec->deadline_ns != 0 && (rc = weft__heap_reserve(pool)) != 0) {
+    if (job->deadline_ns != 0 && (rc = weft__heap_reserve(pool)) != 0) {
         put_free_locked(pool, job);
         return rc;
     }
-    if (spec->deadline_ns != 0 && !pool->timer_started) {
+    if (job->deadline_ns != 0 && !pool->timer_started) {
         int trc =
             weft__pool_start_thread(pool, &pool->timer_thread, weft__pool_deadline_main, pool);
         if (trc != 0) {
@@ -725,21 +736,26 @@ static int queue_one_locked(weft_pool_t *pool, const job_spec_t *spec, uint64_t 
         put_free_locked(pool, job);
         return errno_to_weft(wrc);
     }
-    job->fn = spec->fn;
-    job->done = spec->done;
-    job->arg = spec->arg;
-    job->name = spec->name;
-    job->submit_ns = now;
-    job->deadline_ns = spec->deadline_ns;
     job->state = WEFT__JOB_QUEUED;
     atomic_store_explicit(&job->cancel, false, memory_order_relaxed);
     weft__list_push_tail(&pool->queue, &job->link);
     pool->queued++;
     pool->submitted++;
-    if (spec->deadline_ns != 0)
+    if (job->deadline_ns != 0)
         weft__heap_push(pool, job);
     *id = job_id(job); /* before unlocking: the job cannot start before this */
     return 0;
+}
+
+/* Queues one job once there is room. Under mu. As queue_filled_locked. */
+static int queue_one_locked(weft_pool_t *pool, const job_spec_t *spec, uint64_t now, int *spawn_err,
+                            weft_job_id_t *id)
+{
+    weft__job_t *job = take_job_locked(pool);
+    if (job == NULL)
+        return WEFT_ENOMEM;
+    fill_job(job, spec, now);
+    return queue_filled_locked(pool, job, spawn_err, id);
 }
 
 int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_job_fn fn,
@@ -766,6 +782,62 @@ int weft_pool_submit_ex(weft_pool_t *pool, const weft_job_options_t *opts, weft_
     return rc;
 }
 
+/* Submits up to SLICE jobs of a batch in two short holds of mu, not one long one: the first
+ * takes the records off the free stack, the second queues them once they are filled. Filling
+ * a record means waiting for its cache line, which the worker that recycled it last holds;
+ * done under mu, those waits would keep the workers off the lock for the whole batch (and,
+ * on a small machine, put them to sleep on it, to be woken at the unlock). */
+#define SLICE 64
+static size_t submit_slice(weft_pool_t *pool, weft_pool_batch_job_t *jobs, size_t n, uint64_t now,
+                           int *spawn_err)
+{
+    weft__job_t *recs[SLICE];
+    pthread_mutex_lock(&pool->mu);
+    for (size_t i = 0; i < n; i++) {
+        jobs[i].id = 0;
+        jobs[i].rc = 0;
+        recs[i] = NULL;
+        if (jobs[i].fn == NULL)
+            jobs[i].rc = WEFT_EINVAL;
+        else if ((recs[i] = take_job_locked(pool)) == NULL)
+            jobs[i].rc = WEFT_ENOMEM;
+    }
+    pthread_mutex_unlock(&pool->mu);
+
+    for (size_t i = 0; i < n; i++) {
+        weft_pool_batch_job_t *j = &jobs[i];
+        if (recs[i] != NULL) {
+            job_spec_t spec = {j->fn, j->done, j->arg, j->name,
+                               start_deadline(now, j->start_timeout_ms)};
+            fill_job(recs[i], &spec, now);
+        }
+    }
+
+    size_t queued = 0;
+    pthread_mutex_lock(&pool->mu);
+    for (size_t i = 0; i < n; i++) {
+        weft_pool_batch_job_t *j = &jobs[i];
+        if (recs[i] == NULL)
+            continue;
+        if (pool->closed) {
+            put_free_locked(pool, recs[i]);
+            j->rc = WEFT_ECLOSED;
+            continue;
+        }
+        if (pool->queued >= pool->queue_limit) {
+            put_free_locked(pool, recs[i]);
+            pool->rejected++;
+            j->rc = WEFT_EOVERLOAD;
+            continue;
+        }
+        j->rc = queue_filled_locked(pool, recs[i], spawn_err, &j->id);
+        if (j->rc == 0)
+            queued++;
+    }
+    pthread_mutex_unlock(&pool->mu);
+    return queued;
+}
+
 size_t weft_pool_submit_batch(weft_pool_t *pool, weft_pool_batch_job_t *jobs, size_t n)
 {
     if (n == 0)
@@ -778,30 +850,8 @@ size_t weft_pool_submit_batch(weft_pool_t *pool, weft_pool_batch_job_t *jobs, si
     uint64_t now = weft__pool_now_ns();
     size_t queued = 0;
     int spawn_err = 0;
-    pthread_mutex_lock(&pool->mu);
-    for (size_t i = 0; i < n; i++) {
-        weft_pool_batch_job_t *j = &jobs[i];
-        j->id = 0;
-        if (j->fn == NULL) {
-            j->rc = WEFT_EINVAL;
-            continue;
-        }
-        if (pool->closed) {
-            j->rc = WEFT_ECLOSED;
-            continue;
-        }
-        if (pool->queued >= pool->queue_limit) {
-            pool->rejected++;
-            j->rc = WEFT_EOVERLOAD;
-            continue;
-        }
-        job_spec_t spec = {j->fn, j->done, j->arg, j->name,
-                           start_deadline(now, j->start_timeout_ms)};
-        j->rc = queue_one_locked(pool, &spec, now, &spawn_err, &j->id);
-        if (j->rc == 0)
-            queued++;
-    }
-    pthread_mutex_unlock(&pool->mu);
+    for (size_t i = 0; i < n; i += SLICE)
+        queued += submit_slice(pool, jobs + i, n - i < SLICE ? n - i : SLICE, now, &spawn_err);
     if (spawn_err != 0)
         log_spawn_failure(pool, spawn_err);
     return queued;

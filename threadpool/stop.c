@@ -185,6 +185,7 @@ int weft_pool_free(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
         weft__free(pool->chunk_mem[i]);
     weft__free(pool->chunk_mem);
     weft__free(pool->chunks);
+    weft__free(pool->free_jobs);
     weft__free(pool->heap);
     pthread_cond_destroy(&pool->room_cond);
     pthread_cond_destroy(&pool->stop_cond);
