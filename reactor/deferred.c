@@ -337,18 +337,14 @@ static void destroy(weft_deferred_t *d)
     weft__free(d);
 }
 
-void weft_deferred_unref(weft_deferred_t *d)
+/* The last reference went: destroys d, and whatever that releases, from the worklist. Kept out
+ * of line so that the common unref (not the last) stays a decrement and a test. */
+__attribute__((noinline)) static void release(weft_deferred_t *d)
 {
-    if (d == NULL)
-        return;
-    CHECK_LIVE(d);
-    WEFT_ASSERT(d->refs > 0);
-    if (--d->refs > 0)
-        return;
     d->next_dead = tls.dead_head;
     tls.dead_head = d;
     if (tls.destroying)
-        return; /* the outer unref's loop below destroys it */
+        return; /* the outer release's loop below destroys it */
     tls.destroying = true;
     while (tls.dead_head != NULL) {
         weft_deferred_t *x = tls.dead_head;
@@ -356,6 +352,16 @@ void weft_deferred_unref(weft_deferred_t *d)
         destroy(x);
     }
     tls.destroying = false;
+}
+
+void weft_deferred_unref(weft_deferred_t *d)
+{
+    if (d == NULL)
+        return;
+    CHECK_LIVE(d);
+    WEFT_ASSERT(d->refs > 0);
+    if (--d->refs == 0)
+        release(d);
 }
 
 /* ------------------------------------------------------------------ the pair list */
@@ -531,15 +537,61 @@ static bool wait_or_absorb(weft_deferred_t *d, weft_deferred_t *inner)
     return true;
 }
 
+/* The common case, without the runner's stack: d's pairs run in a plain loop while they are
+ * callbacks (not hand-offs) and their callbacks return values, failures, or deferreds that
+ * have already fired. Returns false at the first hand-off pair, which it leaves unrun for
+ * run_stacked; true when d is done (finished, or waiting on a deferred a callback returned). */
+static bool run_plain(weft_deferred_t *d)
+{
+    while (d->head < d->n) {
+        const pair_t *pp = &d->pairs[d->head];
+        bool failed = d->result.kind == WEFT_RESULT_FAILURE;
+        uint8_t kind = failed ? pp->err_kind : pp->ok_kind;
+        if (kind == SIDE_CONTINUE || kind == SIDE_CHAIN)
+            return false;
+        pair_t p = *pp;
+        if (++d->head == d->n) {
+            d->head = 0;
+            d->n = 0;
+        }
+        if (kind == SIDE_PASS)
+            continue;
+        weft_result_t given = d->result;
+        d->result = none_result;
+        d->running = true;
+        weft_result_t r = invoke(&p, failed, given);
+        d->running = false;
+        weft_deferred_t *inner = take_returned(d, r);
+        if (inner != NULL && wait_or_absorb(d, inner))
+            return true;
+    }
+    return true;
+}
+
+static void run_stacked(weft_deferred_t *self);
+
 static void run_chain(weft_deferred_t *self)
 {
     if (self->running || self->paused > 0 || self->waiting)
         return;
+    self->refs++; /* for the run: a callback may drop the caller's */
+    if (run_plain(self)) {
+        if (--self->refs == 0)
+            release(self);
+        return;
+    }
+    run_stacked(self); /* takes the run's reference over */
+}
+
+/* Twisted's _runCallbacks, for chains with hand-offs. self comes with a reference for the
+ * stack. */
+static void run_stacked(weft_deferred_t *self)
+{
     run_stack_t s; /* no initialiser: zeroing inline_items on every run costs more than it saves */
     s.items = s.inline_items;
     s.len = 0;
     s.cap = STACK_INLINE;
-    stack_push(&s, weft_deferred_ref(self));
+    stack_push(&s, self);
 
     while (s.len > 0) {
         weft_deferred_t *cur = s.items[s.len - 1];
