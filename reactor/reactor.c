@@ -436,7 +436,8 @@ static bool still_open(weft_reactor_t *r)
         return false;
     weft__reactor_log(r, WEFT_LOG_WARN,
                       "cannot free: %u delayed calls, %zu call_soon calls, %s, %s, %zu "
-                      "connections or listeners and %d libuv handles of the caller still open",
+                      "connections, listeners or connectors and %d libuv handles of the caller "
+                      "still open",
                       r->heap_len, soon, firing ? "an event firing" : "no event firing",
                       ext_busy ? "offloaded jobs still running" : "no offloaded job running",
                       r->net_objects, w.foreign);
