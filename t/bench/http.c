@@ -4,8 +4,9 @@
  *      the same parser (Debian's http-parser) with the same answer: requests per second and
  *      p99 over C kept-alive connections, each sending its next request when the answer came;
  *      the two alternate ROUNDS rounds and each side's median round is reported, with the
- *      server thread's CPU time per request;
- *   2. Twisted's twisted.web (t/bench/twisted_http.py) on the same load, if /usr/bin/python3
+ *      server thread's CPU time per request; then the same with PIPELINE requests in flight
+ *      per connection (HTTP/1.1 pipelining, lines ending in _pipelined);
+ *   2. Twisted's twisted.web (t/bench/twisted_http.py) on the same loads, if /usr/bin/python3
  *      (or $PYTHON) can import twisted;
  *   3. /ping's p99 on one connection while HASH_CONNS connections keep GET /hash busy: a job
  *      of HASH_MS of CPU on the CPU pool per request (weft: weft_defer_to_thread; libuv:
@@ -43,6 +44,7 @@
 #define HASH_CONNS 8
 #define HASH_MS    2
 #define MAX_LAT    2000000
+#define PIPELINE   16 /* requests in flight per connection in the pipelined runs */
 
 static uint64_t now_ns(void)
 {
@@ -370,6 +372,8 @@ static void *uv_server(void *arg)
 
 typedef struct client_s client_t;
 
+#define MAX_DEPTH 16
+
 typedef struct {
     uv_tcp_t tcp;
     uv_connect_t connect;
@@ -377,7 +381,11 @@ typedef struct {
     client_t *cl;
     const char *req;
     bool measure;
-    uint64_t sent_at;
+    int depth;       /* requests kept in flight on this connection (pipelined past 1) */
+    int outstanding; /* sent, not yet answered */
+    int head;        /* sent_at[head] is the oldest outstanding request's */
+    int answered;    /* answers parsed in this read, to replace in one write */
+    uint64_t sent_at[MAX_DEPTH];
 } cconn_t;
 
 struct client_s {
@@ -401,12 +409,23 @@ static void c_alloc(uv_handle_t *h, size_t sz, uv_buf_t *buf)
     *buf = uv_buf_init(c_rbuf, sizeof(c_rbuf));
 }
 
-static void c_send(cconn_t *c)
+/* Sends requests until depth are in flight, in one write. */
+static void c_top_up(cconn_t *c)
 {
-    uv_buf_t b = uv_buf_init((char *)c->req, (unsigned)strlen(c->req));
-    c->sent_at = now_ns();
-    int rc = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (rc != (int)b.len) {
+    uv_buf_t b[MAX_DEPTH];
+    int n = 0;
+    uint64_t now = now_ns();
+    size_t len = strlen(c->req), total = 0;
+    while (c->outstanding < c->depth) {
+        c->sent_at[(c->head + c->outstanding) % MAX_DEPTH] = now;
+        c->outstanding++;
+        b[n++] = uv_buf_init((char *)c->req, (unsigned)len);
+        total += len;
+    }
+    if (n == 0)
+        return;
+    int rc = uv_try_write((uv_stream_t *)&c->tcp, b, (unsigned)n);
+    if (rc != (int)total) {
         fprintf(stderr, "http: client write: %s\n", rc < 0 ? uv_strerror(rc) : "short");
         exit(1);
     }
@@ -416,13 +435,14 @@ static int c_on_complete(http_parser *p)
 {
     cconn_t *c = p->data;
     client_t *cl = c->cl;
-    if (c->measure) {
+    uint64_t sent = c->sent_at[c->head];
+    c->head = (c->head + 1) % MAX_DEPTH;
+    c->outstanding--;
+    if (c->measure && cl->running) {
         cl->done++;
         if (cl->nlat < MAX_LAT)
-            cl->lat[cl->nlat++] = now_ns() - c->sent_at;
+            cl->lat[cl->nlat++] = now_ns() - sent;
     }
-    if (cl->running)
-        c_send(c);
     return 0;
 }
 
@@ -439,6 +459,10 @@ static void c_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
         return;
     }
     http_parser_execute(&c->parser, &c_settings, buf->base, (size_t)n);
+    /* Every answer is replaced by a new request while the run lasts; between the warm-up and
+     * the run, connections drain and are topped up again when the run starts. */
+    if (c->cl->running)
+        c_top_up(c);
 }
 
 static void c_connected(uv_connect_t *req, int status)
@@ -473,9 +497,10 @@ static int cmp(const void *x, const void *y)
     return a < b ? -1 : a > b;
 }
 
-/* Opens n ping connections (measured) and extra hash connections, runs for seconds, and
- * returns requests per second of the measured ones; *p99_us gets their p99. */
-static double load(int port, int n, int hash_conns, double seconds, double *p99_us)
+/* Opens n ping connections (measured), each keeping depth requests in flight (pipelined past
+ * 1), and extra hash connections (one each), runs for seconds, and returns requests per second
+ * of the measured ones; *p99_us gets their p99 (from each request's send to its answer). */
+static double load(int port, int n, int depth, int hash_conns, double seconds, double *p99_us)
 {
     client_t *cl = calloc(1, sizeof(*cl));
     cl->lat = malloc(sizeof(uint64_t) * MAX_LAT);
@@ -487,6 +512,7 @@ static double load(int port, int n, int hash_conns, double seconds, double *p99_
         cconn_t *c = &cl->conns[i];
         c->cl = cl;
         c->measure = i < n;
+        c->depth = i < n ? depth : 1;
         c->req = i < n ? "GET /ping HTTP/1.1\r\nHost: bench\r\n\r\n"
                        : "GET /hash HTTP/1.1\r\nHost: bench\r\n\r\n";
         http_parser_init(&c->parser, HTTP_RESPONSE);
@@ -499,7 +525,7 @@ static double load(int port, int n, int hash_conns, double seconds, double *p99_
         uv_run(&cl->loop, UV_RUN_ONCE);
     cl->running = true;
     for (int i = 0; i < cl->nconns; i++)
-        c_send(&cl->conns[i]);
+        c_top_up(&cl->conns[i]);
     /* Warm up for a tenth of the run, then count. */
     uv_timer_init(&cl->loop, &cl->timer);
     cl->timer.data = cl;
@@ -508,6 +534,10 @@ static double load(int port, int n, int hash_conns, double seconds, double *p99_
     cl->running = true;
     cl->done = 0;
     cl->nlat = 0;
+    /* Answers that came after the warm-up's timer were not replaced: top every connection up
+     * again, or a connection left without a request would sit out the run. */
+    for (int i = 0; i < cl->nconns; i++)
+        c_top_up(&cl->conns[i]);
     uint64_t t0 = now_ns();
     uv_timer_start(&cl->timer, c_timeout, (uint64_t)(seconds * 1000), 0);
     uv_run(&cl->loop, UV_RUN_DEFAULT);
@@ -598,6 +628,50 @@ static double proc_cpu_s(pid_t pid)
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* Runs the ping load at depth against weft and libuv (ROUNDS alternating rounds, medians),
+ * then Twisted if it runs (tport > 0), and prints the lines, their names ending in sfx. */
+static void compare(wserver_t *ws, userver_t *us, int tport, pid_t tpid, int depth, const char *sfx)
+{
+    double w_rps[ROUNDS], u_rps[ROUNDS], w_p99[ROUNDS], u_p99[ROUNDS], w_cpu[ROUNDS], u_cpu[ROUNDS];
+    for (int i = 0; i < ROUNDS; i++) {
+        double c0 = thread_cpu_s(ws->thread);
+        uint64_t t0 = now_ns();
+        w_rps[i] = load(ws->port, CONNS, depth, 0, RUN_S, &w_p99[i]);
+        w_cpu[i] = (thread_cpu_s(ws->thread) - c0) / (w_rps[i] * (double)(now_ns() - t0) / 1e9);
+        c0 = thread_cpu_s(us->thread);
+        t0 = now_ns();
+        u_rps[i] = load(us->port, CONNS, depth, 0, RUN_S, &u_p99[i]);
+        u_cpu[i] = (thread_cpu_s(us->thread) - c0) / (u_rps[i] * (double)(now_ns() - t0) / 1e9);
+    }
+    double wr = median(w_rps, ROUNDS), ur = median(u_rps, ROUNDS);
+    double wl = median(w_p99, ROUNDS), ul = median(u_p99, ROUNDS);
+    double wc = median(w_cpu, ROUNDS) * 1e9, uc = median(u_cpu, ROUNDS) * 1e9;
+    printf("value: http_rps_ping%s_weft %.0f req/s\n", sfx, wr);
+    printf("value: http_rps_ping%s_libuv %.0f req/s\n", sfx, ur);
+    printf("ratio: http_rps_ping%s %.2f\n", sfx, wr / ur);
+    printf("value: http_p99_ping%s_weft %.1f us\n", sfx, wl);
+    printf("value: http_p99_ping%s_libuv %.1f us\n", sfx, ul);
+    printf("ratio: http_p99_ping%s %.2f\n", sfx, wl / ul);
+    printf("value: http_server_cpu_per_req%s_weft %.0f ns\n", sfx, wc);
+    printf("value: http_server_cpu_per_req%s_libuv %.0f ns\n", sfx, uc);
+    printf("ratio: http_server_cpu_per_req%s %.2f\n", sfx, wc / uc);
+    fflush(stdout);
+    if (tport <= 0)
+        return;
+    double tl = 0;
+    double c0 = proc_cpu_s(tpid);
+    uint64_t t0 = now_ns();
+    double tr = load(tport, CONNS, depth, 0, RUN_S * 2, &tl);
+    double tc = (proc_cpu_s(tpid) - c0) / (tr * (double)(now_ns() - t0) / 1e9) * 1e9;
+    printf("value: http_rps_ping%s_twisted %.0f req/s\n", sfx, tr);
+    printf("value: http_p99_ping%s_twisted %.1f us\n", sfx, tl);
+    printf("value: http_server_cpu_per_req%s_twisted %.0f ns\n", sfx, tc);
+    printf("ratio: http_rps_ping%s_vs_twisted %.2f\n", sfx, wr / tr);
+    printf("ratio: http_p99_ping%s_vs_twisted %.3f\n", sfx, wl / tl);
+    printf("ratio: http_server_cpu_per_req%s_vs_twisted %.3f\n", sfx, wc / tc);
+    fflush(stdout);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -608,48 +682,15 @@ int main(void)
     while (atomic_load(&ws.port) == 0 || atomic_load(&us.port) == 0)
         sched_yield();
 
-    double w_rps[ROUNDS], u_rps[ROUNDS], w_p99[ROUNDS], u_p99[ROUNDS], w_cpu[ROUNDS], u_cpu[ROUNDS];
-    for (int i = 0; i < ROUNDS; i++) {
-        double c0 = thread_cpu_s(ws.thread);
-        uint64_t t0 = now_ns();
-        w_rps[i] = load(ws.port, CONNS, 0, RUN_S, &w_p99[i]);
-        w_cpu[i] = (thread_cpu_s(ws.thread) - c0) / (w_rps[i] * (double)(now_ns() - t0) / 1e9);
-        c0 = thread_cpu_s(us.thread);
-        t0 = now_ns();
-        u_rps[i] = load(us.port, CONNS, 0, RUN_S, &u_p99[i]);
-        u_cpu[i] = (thread_cpu_s(us.thread) - c0) / (u_rps[i] * (double)(now_ns() - t0) / 1e9);
-    }
-    double wr = median(w_rps, ROUNDS), ur = median(u_rps, ROUNDS);
-    double wl = median(w_p99, ROUNDS), ul = median(u_p99, ROUNDS);
-    double wc = median(w_cpu, ROUNDS) * 1e9, uc = median(u_cpu, ROUNDS) * 1e9;
-    printf("value: http_rps_ping_weft %.0f req/s\n", wr);
-    printf("value: http_rps_ping_libuv %.0f req/s\n", ur);
-    printf("ratio: http_rps_ping %.2f\n", wr / ur);
-    printf("value: http_p99_ping_weft %.1f us\n", wl);
-    printf("value: http_p99_ping_libuv %.1f us\n", ul);
-    printf("ratio: http_p99_ping %.2f\n", wl / ul);
-    printf("value: http_server_cpu_per_req_weft %.0f ns\n", wc);
-    printf("value: http_server_cpu_per_req_libuv %.0f ns\n", uc);
-    printf("ratio: http_server_cpu_per_req %.2f\n", wc / uc);
-    fflush(stdout);
-
     pid_t tpid = 0;
     int tport = twisted_start(&tpid);
-    if (tport > 0) {
-        double tl = 0;
-        double c0 = proc_cpu_s(tpid);
-        uint64_t t0 = now_ns();
-        double tr = load(tport, CONNS, 0, RUN_S * 2, &tl);
-        double tc = (proc_cpu_s(tpid) - c0) / (tr * (double)(now_ns() - t0) / 1e9) * 1e9;
-        printf("value: http_rps_ping_twisted %.0f req/s\n", tr);
-        printf("value: http_p99_ping_twisted %.1f us\n", tl);
-        printf("value: http_server_cpu_per_req_twisted %.0f ns\n", tc);
-        printf("ratio: http_rps_ping_vs_twisted %.2f\n", wr / tr);
-        printf("ratio: http_p99_ping_vs_twisted %.3f\n", wl / tl);
-        printf("ratio: http_server_cpu_per_req_vs_twisted %.3f\n", wc / tc);
-    } else {
+    if (tport == 0)
         printf("skip: twisted not installed (apt-get install python3-twisted)\n");
-    }
+    /* One request in flight per connection, then PIPELINE in flight: the client then writes
+     * and reads many requests per system call, so that it, not the server, stops being what
+     * limits the count on two CPUs shared by client and server. */
+    compare(&ws, &us, tport, tpid, 1, "");
+    compare(&ws, &us, tport, tpid, PIPELINE, "_pipelined");
     if (tpid > 0) {
         kill(tpid, SIGTERM);
         waitpid(tpid, NULL, 0);
@@ -657,8 +698,8 @@ int main(void)
     fflush(stdout);
 
     double wsat = 0, usat = 0;
-    double wsr = load(ws.port, 1, HASH_CONNS, RUN_S * 1.5, &wsat);
-    double usr = load(us.port, 1, HASH_CONNS, RUN_S * 1.5, &usat);
+    double wsr = load(ws.port, 1, 1, HASH_CONNS, RUN_S * 1.5, &wsat);
+    double usr = load(us.port, 1, 1, HASH_CONNS, RUN_S * 1.5, &usat);
     printf("value: http_p99_ping_pool_saturated_weft %.1f us\n", wsat);
     printf("value: http_p99_ping_pool_saturated_libuv %.1f us\n", usat);
     printf("ratio: http_p99_ping_pool_saturated %.2f\n", wsat / usat);
