@@ -537,6 +537,19 @@ static bool wait_or_absorb(weft_deferred_t *d, weft_deferred_t *inner)
     return true;
 }
 
+/* Runs one side of a pair (consumed already) on d's result, which becomes what the side
+ * returned. Returns true when d now waits on a deferred the side returned. */
+static inline bool run_side(weft_deferred_t *d, const pair_t *p, bool failed)
+{
+    weft_result_t given = d->result;
+    d->result = none_result;
+    d->running = true;
+    weft_result_t r = invoke(p, failed, given);
+    d->running = false;
+    weft_deferred_t *inner = take_returned(d, r);
+    return inner != NULL && wait_or_absorb(d, inner);
+}
+
 /* The common case, without the runner's stack: d's pairs run in a plain loop while they are
  * callbacks (not hand-offs) and their callbacks return values, failures, or deferreds that
  * have already fired. Returns false at the first hand-off pair, which it leaves unrun for
@@ -554,15 +567,7 @@ static bool run_plain(weft_deferred_t *d)
             d->head = 0;
             d->n = 0;
         }
-        if (kind == SIDE_PASS)
-            continue;
-        weft_result_t given = d->result;
-        d->result = none_result;
-        d->running = true;
-        weft_result_t r = invoke(&p, failed, given);
-        d->running = false;
-        weft_deferred_t *inner = take_returned(d, r);
-        if (inner != NULL && wait_or_absorb(d, inner))
+        if (kind != SIDE_PASS && run_side(d, &p, failed))
             return true;
     }
     return true;
@@ -653,16 +658,7 @@ static void run_stacked(weft_deferred_t *self)
                     finished = false;
                     break;
                 }
-                if (kind == SIDE_PASS)
-                    continue;
-
-                weft_result_t given = cur->result;
-                cur->result = none_result;
-                cur->running = true;
-                weft_result_t r = invoke(&p, failed, given);
-                cur->running = false;
-                weft_deferred_t *inner = take_returned(cur, r);
-                if (inner != NULL && wait_or_absorb(cur, inner))
+                if (kind != SIDE_PASS && run_side(cur, &p, failed))
                     break; /* cur waits; finished stays true and it is popped below */
             }
         }
