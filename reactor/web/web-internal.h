@@ -92,6 +92,14 @@ struct weft_request_s {
     bool in_render, not_done_yet, finished, gone, released;
     weft_deferred_t **notify;
     size_t nnotify;
+    /* A pull producer (weft_request_register_producer). */
+    weft_request_produce_cb produce;
+    weft_request_stop_cb stop;
+    void *producer_arg;
+    bool produce_due;       /* the producer is to be asked for more */
+    bool produce_waiting;   /* counted in producer_waits; waits for web_request_writable */
+    bool produce_scheduled; /* a call_soon of produce_soon is pending: it holds req */
+    bool release_pending;   /* released while produce_scheduled: produce_soon releases it */
 };
 
 struct web_conn_s {
@@ -147,6 +155,7 @@ weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c);
 void web_request_release(weft_request_t *req);
 void web_request_free_list(weft_site_t *site);
 void web_request_client_gone(weft_request_t *req);
+void web_request_writable(weft_request_t *req);
 int web_request_prepare(weft_request_t *req);
 int web_request_error(weft_request_t *req, int code);
 void web_request_dispatch(weft_request_t *req);
