@@ -67,6 +67,7 @@ weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c)
 /* Frees what a request holds; keeps its buffers when keep_buffers (they are reused). */
 static void request_clear(weft_request_t *req, bool keep_buffers)
 {
+    web_resource_free_owned(req);
     for (size_t i = 0; i < req->nnotify; i++)
         weft_deferred_unref(req->notify[i]);
     free(req->notify);
@@ -793,9 +794,13 @@ void web_request_dispatch(weft_request_t *req)
     site->stats.in_flight++;
     req->head = strcmp(req->method, "HEAD") == 0;
     const char *postpath = "";
-    weft_resource_t *res = web_resource_locate(site->root, req->path, &postpath);
+    int err = 0;
+    weft_resource_t *res = web_resource_locate(site->root, req->path, &postpath, req, &err);
     if (res == NULL) {
-        web_request_error(req, 404);
+        if (err != 0)
+            weft_log(WEFT_LOG_WARN, "http", "finding the resource of %s %s failed: %s", req->method,
+                     req->path, weft_strerror(err));
+        web_request_error(req, err != 0 ? 500 : 404);
         return;
     }
     req->postpath = strdup(postpath);

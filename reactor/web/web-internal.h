@@ -28,7 +28,9 @@ struct weft_resource_s {
     void *ctx;
     weft_free_fn free_ctx;
     bool leaf;
-    bool has_parent;
+    bool has_parent;    /* a parent or a site holds it: borrowed when get_child returns it */
+    bool request_owned; /* returned by a get_child and held by a request until it is released */
+    weft_get_child_fn get_child;
     web_render_t renders[WEB_MAX_METHODS];
     size_t nrenders;
     struct web_child_s *children; /* singly linked */
@@ -92,6 +94,8 @@ struct weft_request_s {
     bool in_render, not_done_yet, finished, gone, released;
     weft_deferred_t **notify;
     size_t nnotify;
+    weft_resource_t **owned; /* made by get_child functions: freed with the request */
+    size_t nowned;
     /* A pull producer (weft_request_register_producer). */
     weft_request_produce_cb produce;
     weft_request_stop_cb stop;
@@ -164,8 +168,9 @@ const char *web_reason(int code);
 /* resource.c */
 weft_render_fn web_resource_render_for(const weft_resource_t *res, const char *method);
 size_t web_resource_allow(const weft_resource_t *res, char *buf, size_t size);
-weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path,
-                                     const char **postpath);
+weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, const char **postpath,
+                                     weft_request_t *req, int *err);
+void web_resource_free_owned(weft_request_t *req);
 
 /* query.c */
 int web_url_decode(char *s, bool plus_is_space);
