@@ -51,13 +51,16 @@ static void make_files(void)
         bail_out("fopen");
     fputs("0123456789abcdef", fp);
     fclose(fp);
-    snprintf(path, sizeof(path), "%s/big.bin", dir);
-    fp = fopen(path, "w");
-    if (fp == NULL)
-        bail_out("fopen");
-    for (size_t i = 0; i < BIG_SIZE; i++)
-        fputc(big_byte(i), fp);
-    fclose(fp);
+    static const char *const big[] = {"big.bin", "shrinks.bin"}; /* the second is truncated */
+    for (size_t k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, big[k]);
+        fp = fopen(path, "w");
+        if (fp == NULL)
+            bail_out("fopen");
+        for (size_t i = 0; i < BIG_SIZE; i++)
+            fputc(big_byte(i), fp);
+        fclose(fp);
+    }
 }
 
 static void remove_files(void)
@@ -69,7 +72,7 @@ static void remove_files(void)
 /* ---------------------------------------------------------------- a producer of our own */
 
 typedef struct {
-    int produced, pieces, stops, register_again;
+    int produced, pieces, stops, register_again, register_null;
     bool in_register, produced_in_register;
     bool finish_on_stop;
     weft_request_t *req;
@@ -105,6 +108,7 @@ static int pieces_get(weft_request_t *req, void *ctx)
 {
     (void)ctx;
     prod.req = req;
+    prod.register_null = weft_request_register_producer(req, NULL, piece_stop, &prod);
     prod.in_register = true;
     int rc = weft_request_register_producer(req, piece_produce, piece_stop, &prod);
     prod.in_register = false;
@@ -370,6 +374,7 @@ static void test_producer(void)
     check_int(prod.produced, ==, 6); /* five pieces, then the call that finishes */
     check(!prod.produced_in_register);
     check_err(prod.register_again, WEFT_EALREADY);
+    check_err(prod.register_null, WEFT_EINVAL);
     check_int(prod.stops, ==, 0);
     teardown(&f);
 }
@@ -594,6 +599,35 @@ static void test_stream_client_leaves(void)
     check(t_teardown(r));
 }
 
+static void test_stream_file_shrinks(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    th_server_t s;
+    memset(&prod, 0, sizeof(prod));
+    th_start(&s, r, tree(), NULL);
+    int fd = dial_small(s.port);
+    if (!check(fd >= 0))
+        bail_out("connect");
+    const char req[] = "GET /static/shrinks.bin HTTP/1.1\r\n\r\n";
+    check_int((int)write(fd, req, sizeof(req) - 1), ==, (int)sizeof(req) - 1);
+    check(t_run_until_fn(r, producer_waited, &s, 100000));
+    char path[128];
+    snprintf(path, sizeof(path), "%s/shrinks.bin", dir);
+    check_int(truncate(path, 0), ==, 0);
+    /* The body ends short, and the connection closes: the client is not left waiting for the
+     * bytes its Content-Length promised. */
+    int status = 0;
+    size_t got = read_big(r, fd, &status);
+    check_int(status, ==, 200);
+    check_uint(got, >, 0);
+    check_uint(got, <, BIG_SIZE);
+    char c;
+    check_int((int)recv(fd, &c, 1, MSG_DONTWAIT), ==, 0); /* end of stream, not EAGAIN */
+    close(fd);
+    check(th_stop(&s));
+    check(t_teardown(r));
+}
+
 int main(void)
 {
     if (weft_log_set_component_level("http", WEFT_LOG_ERROR) != 0)
@@ -620,6 +654,8 @@ int main(void)
     TEST(test_stream_ranges(), "a range of a large file streams the same way, from its offset");
     TEST(test_stream_client_leaves(), "a client leaving mid-stream stops the reads and the "
                                       "request is freed");
+    TEST(test_stream_file_shrinks(), "a file that shrinks while it streams ends the body short "
+                                     "and closes the connection");
     remove_files();
     return done_testing();
 }
