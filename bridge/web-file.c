@@ -17,6 +17,7 @@
  * reads in the job's callback. The last reference closes the file and frees the rest. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,13 +358,13 @@ static int unsatisfiable(file_stream_t *st)
  * meets the file is a part, in the order asked, overlaps included; none: 416. */
 static int plan_multipart(file_stream_t *st, const file_range_t *rs, long n, long long *total)
 {
-    static unsigned counter;
+    static atomic_uint counter; /* several reactors may answer ranges at once */
     char boundary[48];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     snprintf(boundary, sizeof(boundary), "%llx%x%x",
              (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
-             (unsigned)getpid(), ++counter);
+             (unsigned)getpid(), atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
     const char *type = stream_type(st);
     *total = 0;
     for (long i = 0; i < n; i++) {
