@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Resources on a site: the tree (404, 405 with Allow, leaves), renders that wait on a pool job
- * (and a client that leaves meanwhile), the File resource (Range, If-Modified-Since), the
- * metrics resource and the access log. */
+/* Resources on a site: the tree (404, 405 with Allow, leaves, dynamic children), renders that
+ * wait on a pool job (and a client that leaves meanwhile), the File resource (Range,
+ * If-Modified-Since), the metrics resource and the access log. */
 #include <fcntl.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -258,6 +258,220 @@ static void test_resource_api(void)
     check_int(frees, ==, 2);
 }
 
+/* ---------------------------------------------------------------- dynamic children */
+
+static int dyn_made, dyn_freed, dyn_calls, dyn_leaf_calls;
+static char dyn_names[256];
+static weft_request_t *dyn_held;
+static weft_resource_t *dyn_shared; /* handed out by "shared", parentless */
+
+static void dyn_free(void *p)
+{
+    free(p);
+    dyn_freed++;
+}
+
+/* Renders "dyn:<name>" (the name is the resource's ctx). */
+static int dyn_get(weft_request_t *req, void *ctx)
+{
+    char buf[128];
+    int n = snprintf(buf, sizeof(buf), "dyn:%s", (const char *)ctx);
+    return weft_request_write(req, buf, (size_t)n);
+}
+
+/* Holds the request unanswered: the test finishes it. */
+static int dyn_hold(weft_request_t *req, void *ctx)
+{
+    (void)ctx;
+    dyn_held = req;
+    return WEFT_NOT_DONE_YET;
+}
+
+/* A get_child in Twisted's style: "no..." is a 404, "hold" a render that answers later,
+ * "tree" a resource with a static child "s" and a get_child of its own, anything else a new
+ * resource rendering its name; "borrow" lends the static child "static". */
+static weft_resource_t *dyn_child(weft_resource_t *res, const char *name, weft_request_t *req,
+                                  void *ctx)
+{
+    (void)ctx;
+    (void)req;
+    dyn_calls++;
+    snprintf(dyn_names + strlen(dyn_names), sizeof(dyn_names) - strlen(dyn_names), "[%s]", name);
+    if (strncmp(name, "no", 2) == 0)
+        return NULL;
+    if (strcmp(name, "borrow") == 0)
+        return weft_resource_get_child(res, "static");
+    if (strcmp(name, "shared") == 0)
+        return dyn_shared;
+    char *copy = strdup(name);
+    weft_resource_t *child = weft_resource_new(copy, dyn_free, NULL);
+    if (child == NULL)
+        return NULL;
+    dyn_made++;
+    int rc = weft_resource_set_render(child, "GET", strcmp(name, "hold") == 0 ? dyn_hold : dyn_get);
+    if (rc == 0 && strcmp(name, "tree") == 0) {
+        rc = weft_resource_put_child(child, "s", th_text("static under dynamic"));
+        weft_resource_set_get_child(child, dyn_child);
+    }
+    if (rc != 0)
+        bail_out("dyn_child");
+    return child;
+}
+
+static weft_resource_t *dyn_leaf_child(weft_resource_t *res, const char *name, weft_request_t *req,
+                                       void *ctx)
+{
+    (void)res;
+    (void)name;
+    (void)req;
+    (void)ctx;
+    dyn_leaf_calls++;
+    return NULL;
+}
+
+static weft_resource_t *dyn_tree(void)
+{
+    weft_resource_t *root = weft_resource_new(NULL, NULL, NULL);
+    weft_resource_t *leaf = weft_resource_new(NULL, NULL, NULL);
+    if (root == NULL || leaf == NULL || weft_resource_set_render(leaf, "GET", leaf_get) != 0)
+        bail_out("dyn_tree");
+    weft_resource_set_leaf(leaf, true);
+    weft_resource_set_get_child(leaf, dyn_leaf_child);
+    weft_resource_set_get_child(root, dyn_child);
+    if (weft_resource_put_child(root, "static", th_text("static")) != 0 ||
+        weft_resource_put_child(root, "leaf", leaf) != 0)
+        bail_out("dyn_tree");
+    dyn_made = dyn_freed = dyn_calls = dyn_leaf_calls = 0;
+    dyn_names[0] = '\0';
+    dyn_held = NULL;
+    return root;
+}
+
+static void dyn_setup(fixture_t *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->r = t_reactor(false);
+    th_start(&f->s, f->r, dyn_tree(), NULL);
+    if (!t_connect(f->r, f->s.port, &f->c))
+        bail_out("connect");
+}
+
+static void test_get_child(void)
+{
+    fixture_t f;
+    dyn_setup(&f);
+    send_str(&f, "GET /static HTTP/1.1\r\n\r\n"
+                 "GET /x%20y HTTP/1.1\r\n\r\n"
+                 "GET /nothing HTTP/1.1\r\n\r\n"
+                 "GET /borrow HTTP/1.1\r\n\r\n");
+    if (check_int(th_wait(f.r, &f.c, false, 4, resp, 8), ==, 4)) {
+        check_int(resp[0].status, ==, 200);
+        check_str(resp[0].body, "static");
+        check_int(resp[1].status, ==, 200);
+        check_str(resp[1].body, "dyn:x y");
+        check_int(resp[2].status, ==, 404);
+        check_int(resp[3].status, ==, 200);
+        check_str(resp[3].body, "static");
+    }
+    check_str(dyn_names, "[x y][nothing][borrow]"); /* never asked for "static" */
+    check_int(dyn_made, ==, 1);
+    check_int(dyn_freed, ==, 1); /* freed with its request */
+    teardown(&f);
+}
+
+static void test_get_child_segments(void)
+{
+    fixture_t f;
+    dyn_setup(&f);
+    send_str(&f, "GET / HTTP/1.1\r\n\r\n"
+                 "GET /a/ HTTP/1.1\r\n\r\n"
+                 "GET /tree/ HTTP/1.1\r\n\r\n"
+                 "GET /tree/s HTTP/1.1\r\n\r\n"
+                 "GET /tree/deeper HTTP/1.1\r\n\r\n"
+                 "GET /leaf/x/y HTTP/1.1\r\n\r\n"
+                 "GET /no/x HTTP/1.1\r\n\r\n");
+    if (check_int(th_wait(f.r, &f.c, false, 7, resp, 8), ==, 7)) {
+        check_int(resp[0].status, ==, 200);
+        check_str(resp[0].body, "dyn:");    /* "/" asks the root for "" */
+        check_int(resp[1].status, ==, 404); /* "/a/": a has no child "" and no get_child */
+        check_int(resp[2].status, ==, 200);
+        check_str(resp[2].body, "dyn:"); /* "/tree/": tree's get_child for "" */
+        check_int(resp[3].status, ==, 200);
+        check_str(resp[3].body, "static under dynamic");
+        check_int(resp[4].status, ==, 200);
+        check_str(resp[4].body, "dyn:deeper");
+        check_int(resp[5].status, ==, 200);
+        check_str(resp[5].body, "/x/y");
+        check_int(resp[6].status, ==, 404);
+    }
+    check_str(dyn_names, "[][a][tree][][tree][tree][deeper][no]");
+    check_int(dyn_leaf_calls, ==, 0); /* a leaf renders the rest itself */
+    check_int(dyn_made, ==, 7);
+    check_int(dyn_freed, ==, dyn_made);
+    teardown(&f);
+}
+
+static bool held(void *arg)
+{
+    (void)arg;
+    return dyn_held != NULL;
+}
+
+static bool gone_counted(void *arg)
+{
+    weft_site_stats_t st;
+    weft_site_get_stats(((fixture_t *)arg)->s.site, &st);
+    return st.clients_gone == 1;
+}
+
+static void test_get_child_held(void)
+{
+    fixture_t f;
+    dyn_setup(&f);
+    send_str(&f, "GET /hold HTTP/1.1\r\n\r\n");
+    check(t_run_until_fn(f.r, held, NULL, 1000));
+    check_int(dyn_made, ==, 1);
+    check_int(dyn_freed, ==, 0); /* in use while the request waits */
+    weft_transport_abort_connection(f.c.t);
+    check(t_run_until_fn(f.r, gone_counted, &f, 1000));
+    check_int(dyn_freed, ==, 0); /* the request is not finished yet */
+    check(weft_request_is_gone(dyn_held));
+    check_err(weft_request_finish(dyn_held), 0);
+    check_int(dyn_freed, ==, 1);
+    teardown(&f);
+}
+
+static void test_get_child_shared(void)
+{
+    fixture_t f;
+    dyn_setup(&f);
+    dyn_shared = weft_resource_new(strdup("shared"), dyn_free, NULL);
+    if (dyn_shared == NULL || weft_resource_set_render(dyn_shared, "GET", dyn_hold) != 0)
+        bail_out("shared");
+    t_conn_t c2;
+    memset(&c2, 0, sizeof(c2));
+    if (!t_connect(f.r, f.s.port, &c2))
+        bail_out("connect");
+    send_str(&f, "GET /shared HTTP/1.1\r\n\r\n");
+    check(t_run_until_fn(f.r, held, NULL, 1000));
+    weft_request_t *first = dyn_held;
+    dyn_held = NULL;
+    const char second[] = "GET /shared HTTP/1.1\r\n\r\n";
+    th_send(&c2, second, sizeof(second) - 1);
+    th_resp_t r2[1];
+    if (check_int(th_wait(f.r, &c2, false, 1, r2, 1), ==, 1))
+        check_int(r2[0].status, ==, 500);
+    check_ptr(dyn_held, ==, NULL); /* the second request never rendered */
+    check_int(dyn_freed, ==, 0);
+    check_err(weft_request_finish(first), 0);
+    check_int(dyn_freed, ==, 1); /* the first request took it, and freed it */
+    dyn_shared = NULL;
+    weft_transport_lose_connection(c2.t);
+    t_run_until_count(f.r, &c2.lost, 1);
+    t_conn_reset(&c2);
+    teardown(&f);
+}
+
 static bool job_is_done(void *arg)
 {
     (void)arg;
@@ -499,6 +713,14 @@ int main(void)
                                        "and headers set by the render are sent");
     TEST(test_resource_api(), "put_child takes the child and replaces (frees) an earlier one; "
                               "get_child finds it; bad names and methods are refused");
+    TEST(test_get_child(), "get_child answers a segment without a static child (static "
+                           "children win); NULL is a 404; a child it lends stays in its tree");
+    TEST(test_get_child_segments(), "get_child gets \"\" for a trailing slash, is not asked "
+                                    "below a leaf, and the walk goes on into what it returns");
+    TEST(test_get_child_held(), "a resource made by get_child is freed with its request, only "
+                                "once the request is finished, also after its client left");
+    TEST(test_get_child_shared(), "a parentless resource handed to a second request while the "
+                                  "first holds it is refused with 500, not freed twice");
     TEST(test_pool_render(), "a render that waits on a pool job answers from the deferred's "
                              "callback and notify_finish fires");
     TEST(test_client_gone(), "a client leaving while its render waits on a pool job fails "

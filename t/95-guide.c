@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -285,6 +286,65 @@ static void test_service(void)
     check_int(stop(&p, SIGINT), ==, 0);
 }
 
+/* Sends one HTTP/1.0 request and reads the whole answer (the server closes after it). */
+static void http_get(int port, const char *path, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    int fd = t_dial(port);
+    if (!check(fd >= 0))
+        return;
+    char req[256];
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", path);
+    check_int(write(fd, req, (size_t)n), ==, n);
+    size_t got = 0;
+    while (got < size - 1) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 10000) <= 0)
+            break;
+        ssize_t r = read(fd, buf + got, size - 1 - got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    buf[got] = '\0';
+    close(fd);
+}
+
+/* The body of an answer in buf ("" without one). */
+static const char *body_of(const char *buf)
+{
+    const char *b = strstr(buf, "\r\n\r\n");
+    return b != NULL ? b + 4 : "";
+}
+
+static void test_web(void)
+{
+    char files[300], path[400];
+    snprintf(files, sizeof(files), "%s/files", tmp);
+    mkdir(files, 0755);
+    snprintf(path, sizeof(path), "%s/hello.txt", files);
+    FILE *f = fopen(path, "w");
+    if (f != NULL) {
+        fputs("0123456789abcdef", f);
+        fclose(f);
+    }
+    proc_t p;
+    if (!check(start(&p, "07-web", "--files", files)))
+        return;
+    char buf[2048];
+    http_get(p.port, "/ping", buf, sizeof(buf));
+    check_str(body_of(buf), "pong\n");
+    http_get(p.port, "/hash?text=hello", buf, sizeof(buf));
+    check_str(body_of(buf), "ff484204e59920c3\n");
+    http_get(p.port, "/hello/world", buf, sizeof(buf));
+    check_str(body_of(buf), "hello, world\n");
+    http_get(p.port, "/hello/", buf, sizeof(buf));
+    check(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+    http_get(p.port, "/files/hello.txt", buf, sizeof(buf));
+    check_str(body_of(buf), "0123456789abcdef");
+    check_int(stop(&p, SIGTERM), ==, 0);
+}
+
 int main(void)
 {
     top = getenv("WEFT_TOP");
@@ -306,6 +366,8 @@ int main(void)
     TEST(test_line_server(), "chapter 4: the line server answers PING at once and HASH from a "
                              "worker, and stops on SIGTERM with exit 0");
     TEST(test_database(), "chapter 5: the pool commits one interaction and rolls back another");
+    TEST(test_web(), "chapter 8: the web front answers /ping on the loop, /hash from the pool, "
+                     "/hello/<name> from a dynamic child and files, and stops cleanly");
     TEST(test_service(), "chapters 6 and 7: the database service serves, stops cleanly and "
                          "keeps its data");
     t_sh(out, sizeof(out), "rm -rf %s", tmp);

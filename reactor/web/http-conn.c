@@ -457,6 +457,8 @@ static void conn_resume(void *proto, weft_transport_t *t)
     (void)t;
     web_conn_t *c = proto;
     c->write_paused = false;
+    if (c->busy && c->req != NULL)
+        web_request_writable(c->req); /* a streamed body goes on */
     process(c);
 }
 

@@ -67,6 +67,7 @@ weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c)
 /* Frees what a request holds; keeps its buffers when keep_buffers (they are reused). */
 static void request_clear(weft_request_t *req, bool keep_buffers)
 {
+    web_resource_free_owned(req);
     for (size_t i = 0; i < req->nnotify; i++)
         weft_deferred_unref(req->notify[i]);
     free(req->notify);
@@ -108,6 +109,10 @@ void web_request_release(weft_request_t *req)
 {
     if (req == NULL)
         return;
+    if (req->produce_scheduled) { /* produce_soon still holds req: it releases it */
+        req->release_pending = true;
+        return;
+    }
     weft_site_t *site = req->site;
     site->live_requests--;
     bool keep = site->nfree_requests < WEB_FREE_REQUESTS && req->arena.cap <= WEB_RECYCLE_BYTES &&
@@ -366,8 +371,13 @@ static int send_pieces(weft_request_t *req, const weft_iovec_t *iov, size_t n)
     for (size_t i = 0; i < n; i++)
         total += iov[i].len;
     int rc = weft_transport_writev(req->conn->t, iov, n);
-    if (rc == 0)
-        req->site->stats.bytes_sent += total;
+    if (rc == 0) {
+        weft_site_stats_t *st = &req->site->stats;
+        st->bytes_sent += total;
+        size_t pending = weft_transport_pending(req->conn->t);
+        if (pending > st->write_buffer_peak)
+            st->write_buffer_peak = pending;
+    }
     return rc;
 }
 
@@ -480,7 +490,21 @@ static int send_head(weft_request_t *req, bool final)
     return rc;
 }
 
+static void produce_kick(weft_request_t *req);
+
+static int write_body(weft_request_t *req, const void *data, size_t len);
+
 int weft_request_write(weft_request_t *req, const void *data, size_t len)
+{
+    int rc = write_body(req, data, len);
+    if (rc == 0 && req->produce != NULL) {
+        req->produce_due = true;
+        produce_kick(req);
+    }
+    return rc;
+}
+
+static int write_body(weft_request_t *req, const void *data, size_t len)
 {
     if (data == NULL && len > 0)
         return WEFT_EINVAL;
@@ -559,11 +583,16 @@ int weft_request_finish(weft_request_t *req)
         return WEFT_EALREADY;
     }
     req->finished = true;
+    weft_request_unregister_producer(req);
     weft_site_t *site = req->site;
     site->stats.in_flight--;
     web_conn_t *c = req->conn;
     if (c != NULL && !req->gone) {
         int rc = 0;
+        const web_header_t *cl = find_resp_header(req, "Content-Length");
+        if (cl != NULL && !req->head && !no_body_code(req->code) &&
+            req->body_bytes != strtoull(cl->value, NULL, 10))
+            req->keep_alive = false; /* a short (or long) body: only the close delimits it */
         if (!req->headers_sent)
             rc = send_head(req, true);
         else if (req->chunked && !req->head)
@@ -611,6 +640,103 @@ void web_request_client_gone(weft_request_t *req)
     req->conn = NULL;
     req->site->stats.clients_gone++;
     fire_notify(req, false);
+    weft_request_stop_cb stop = req->stop;
+    void *arg = req->producer_arg;
+    bool had = req->produce != NULL;
+    weft_request_unregister_producer(req);
+    if (had && stop != NULL)
+        stop(req, arg); /* last: it may finish (and so release) req */
+}
+
+/* ---------------------------------------------------------------- pull producers
+ *
+ * produce runs from a call_soon (produce_soon), never from inside a weft_request_* call: a
+ * producer that writes from produce would otherwise recurse once per piece. While that call is
+ * pending it holds req: a release meanwhile is left to produce_soon (release_pending). */
+
+static bool produce_allowed(const weft_request_t *req)
+{
+    return req->produce != NULL && req->produce_due && req->conn != NULL && !req->gone &&
+           !req->finished;
+}
+
+static void produce_soon(void *arg)
+{
+    weft_request_t *req = arg;
+    req->produce_scheduled = false;
+    if (req->release_pending) {
+        req->release_pending = false;
+        web_request_release(req);
+        return;
+    }
+    if (!produce_allowed(req))
+        return;
+    if (req->conn->write_paused) { /* paused since it was scheduled: wait for the drain */
+        produce_kick(req);
+        return;
+    }
+    req->produce_due = false;
+    req->produce(req, req->producer_arg);
+}
+
+static void produce_kick(weft_request_t *req)
+{
+    if (req->produce_scheduled || !produce_allowed(req))
+        return;
+    if (req->conn->write_paused) {
+        if (!req->produce_waiting) {
+            req->produce_waiting = true;
+            req->site->stats.producer_waits++;
+        }
+        return; /* web_request_writable kicks again */
+    }
+    int rc = weft_reactor_call_soon(req->r, produce_soon, req);
+    if (rc != 0) {
+        weft_log(WEFT_LOG_WARN, "http", "cannot schedule the producer of %s %s: %s", req->method,
+                 weft_request_uri(req), weft_strerror(rc));
+        return;
+    }
+    req->produce_scheduled = true;
+}
+
+/* The connection's transport drained to its low-water mark while req is being served. */
+void web_request_writable(weft_request_t *req)
+{
+    req->produce_waiting = false;
+    produce_kick(req);
+}
+
+int weft_request_register_producer(weft_request_t *req, weft_request_produce_cb produce,
+                                   weft_request_stop_cb stop, void *arg)
+{
+    if (req == NULL || produce == NULL)
+        return WEFT_EINVAL;
+    if (req->finished || req->produce != NULL)
+        return WEFT_EALREADY;
+    if (req->gone || req->conn == NULL)
+        return WEFT_ECLOSED;
+    req->produce = produce;
+    req->stop = stop;
+    req->producer_arg = arg;
+    req->produce_due = true;
+    req->produce_waiting = false;
+    produce_kick(req);
+    if (!req->produce_scheduled && !req->conn->write_paused) { /* call_soon failed */
+        weft_request_unregister_producer(req);
+        return WEFT_ENOMEM;
+    }
+    return 0;
+}
+
+void weft_request_unregister_producer(weft_request_t *req)
+{
+    if (req == NULL)
+        return;
+    req->produce = NULL;
+    req->stop = NULL;
+    req->producer_arg = NULL;
+    req->produce_due = false;
+    req->produce_waiting = false;
 }
 
 /* Answers req with an error page for code (404, 405, 400 ...) and finishes it. */
@@ -668,9 +794,13 @@ void web_request_dispatch(weft_request_t *req)
     site->stats.in_flight++;
     req->head = strcmp(req->method, "HEAD") == 0;
     const char *postpath = "";
-    weft_resource_t *res = web_resource_locate(site->root, req->path, &postpath);
+    int err = 0;
+    weft_resource_t *res = web_resource_locate(site->root, req->path, &postpath, req, &err);
     if (res == NULL) {
-        web_request_error(req, 404);
+        if (err != 0)
+            weft_log(WEFT_LOG_WARN, "http", "finding the resource of %s %s failed: %s", req->method,
+                     req->path, weft_strerror(err));
+        web_request_error(req, err != 0 ? 500 : 404);
         return;
     }
     req->postpath = strdup(postpath);

@@ -127,6 +127,37 @@ WEFT_EXPORT bool weft_request_is_gone(const weft_request_t *req);
 WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_request_notify_finish(weft_request_t *req,
                                                                        int *err);
 
+/* A pull producer's callbacks (Twisted's IPullProducer): produce (resumeProducing) is asked for
+ * more of the body and answers with weft_request_write, at once or later (after a pool job,
+ * say); stop (stopProducing) tells it the client went away. Both run on the loop with the
+ * request (borrowed) and the arg given at registration. */
+typedef void (*weft_request_produce_cb)(weft_request_t *req, void *arg);
+typedef void (*weft_request_stop_cb)(weft_request_t *req, void *arg);
+
+/*
+ * Registers a pull producer for the body (Twisted's registerProducer(producer, False)), so a
+ * long body is written a piece at a time with bounded memory. produce runs on a later loop turn
+ * after this call, then once after each weft_request_write made since it last ran, but only
+ * while the connection's transport holds no more than its high-water mark of unsent bytes:
+ * past it, produce waits until the transport has drained to its low-water mark (the site's
+ * counter producer_waits counts those waits). produce never runs from inside a weft_request_*
+ * call, so it may write, finish the request, or do neither and write later.
+ * If the client goes away while a producer is registered, stop runs once (from the
+ * connection's loss) and the producer is unregistered; the request must still be finished
+ * with weft_request_finish, which may be called from stop. weft_request_finish and
+ * weft_request_unregister_producer end the registration: neither callback runs after them.
+ * arg is borrowed until then. Returns: 0; WEFT_EINVAL for a NULL produce; WEFT_EALREADY when a
+ * producer is registered or the request is finished; WEFT_ECLOSED once the client is gone;
+ * WEFT_ENOMEM.
+ */
+WEFT_EXPORT WEFT_NODISCARD int weft_request_register_producer(weft_request_t *req,
+                                                              weft_request_produce_cb produce,
+                                                              weft_request_stop_cb stop, void *arg);
+
+/* Unregisters the producer (Twisted's unregisterProducer): neither of its callbacks runs
+ * afterwards. Does nothing when none is registered. */
+WEFT_EXPORT void weft_request_unregister_producer(weft_request_t *req);
+
 #ifdef __cplusplus
 }
 #endif

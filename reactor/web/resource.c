@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <weft/error.h>
+#include <weft/log.h>
 
 #include "web-internal.h"
 
@@ -51,8 +52,8 @@ int weft_resource_put_child(weft_resource_t *res, const char *name, weft_resourc
     if (child == NULL)
         return WEFT_EINVAL;
     if (res == NULL || name == NULL || strchr(name, '/') != NULL || child->has_parent ||
-        child == res) {
-        if (!child->has_parent && child != res)
+        child == res || child->request_owned) {
+        if (!child->has_parent && child != res && !child->request_owned)
             weft_resource_free(child);
         return WEFT_EINVAL;
     }
@@ -90,6 +91,12 @@ weft_resource_t *weft_resource_get_child(const weft_resource_t *res, const char 
             return c->res;
     }
     return NULL;
+}
+
+void weft_resource_set_get_child(weft_resource_t *res, weft_get_child_fn fn)
+{
+    if (res != NULL)
+        res->get_child = fn;
 }
 
 void *weft_resource_ctx(const weft_resource_t *res)
@@ -152,17 +159,74 @@ size_t web_resource_allow(const weft_resource_t *res, char *buf, size_t size)
     return n;
 }
 
+/* The child of res for the segment [name, name + len) (Twisted's getChildWithDefault): the
+ * static one, else what res's get_child returns (a parentless one is handed to req). NULL with
+ * *err 0 is a 404; with *err set, a failure. */
+static weft_resource_t *child_of(weft_resource_t *res, const char *name, size_t len,
+                                 weft_request_t *req, int *err)
+{
+    for (web_child_t *c = res->children; c != NULL; c = c->next) {
+        if (strlen(c->name) == len && memcmp(c->name, name, len) == 0)
+            return c->res;
+    }
+    if (res->get_child == NULL)
+        return NULL;
+    char stack[256];
+    char *seg = len < sizeof(stack) ? stack : malloc(len + 1);
+    weft_resource_t **owned = realloc(req->owned, (req->nowned + 1) * sizeof(*owned));
+    if (owned != NULL)
+        req->owned = owned;
+    if (seg == NULL || owned == NULL) {
+        if (seg != stack)
+            free(seg);
+        *err = WEFT_ENOMEM;
+        return NULL;
+    }
+    memcpy(seg, name, len);
+    seg[len] = '\0';
+    weft_resource_t *child = res->get_child(res, seg, req, res->ctx);
+    if (seg != stack)
+        free(seg);
+    if (child == NULL || child->has_parent)
+        return child;
+    if (child->request_owned) {
+        weft_log(WEFT_LOG_ERROR, "http",
+                 "get_child returned a resource another request holds (for %s)",
+                 weft_request_path(req));
+        *err = WEFT_EBUSY;
+        return NULL;
+    }
+    child->request_owned = true;
+    req->owned[req->nowned++] = child;
+    return child;
+}
+
+/* Frees the resources a request took from get_child functions. */
+void web_resource_free_owned(weft_request_t *req)
+{
+    for (size_t i = req->nowned; i > 0; i--) {
+        req->owned[i - 1]->request_owned = false;
+        weft_resource_free(req->owned[i - 1]);
+    }
+    free(req->owned);
+    req->owned = NULL;
+    req->nowned = 0;
+}
+
 /* Walks from root along path's segments (Twisted's getChildForRequest). Returns the resource
- * (NULL for a missing child) and sets *postpath to the rest of path after it. */
-weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, const char **postpath)
+ * and sets *postpath to the rest of path after it; NULL for a missing child (*err 0) or a
+ * failure (*err set). */
+weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, const char **postpath,
+                                     weft_request_t *req, int *err)
 {
     weft_resource_t *res = root;
     const char *p = path;
+    *err = 0;
     if (*p == '/')
         p++;
     else if (*p == '\0') {
         *postpath = p;
-        return res->leaf ? res : weft_resource_get_child(res, "");
+        return res->leaf ? res : child_of(res, "", 0, req, err);
     }
     for (;;) {
         if (res->leaf) {
@@ -171,13 +235,7 @@ weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, co
         }
         const char *slash = strchr(p, '/');
         size_t len = slash != NULL ? (size_t)(slash - p) : strlen(p);
-        weft_resource_t *child = NULL;
-        for (web_child_t *c = res->children; c != NULL; c = c->next) {
-            if (strlen(c->name) == len && memcmp(c->name, p, len) == 0) {
-                child = c->res;
-                break;
-            }
-        }
+        weft_resource_t *child = child_of(res, p, len, req, err);
         if (child == NULL)
             return NULL;
         res = child;

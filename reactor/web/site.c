@@ -82,6 +82,7 @@ weft_site_t *weft_site_new(weft_resource_t *root, const weft_site_options_t *opt
     }
     site->opts = o;
     site->root = root;
+    root->has_parent = true; /* the site holds it: a get_child returning it lends it */
     site->conns.next = site->conns.prev = &site->conns;
     weft_factory_ops_t fops = {.build_protocol = build};
     site->factory = weft_factory_new(&fops, site, &e);

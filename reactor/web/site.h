@@ -77,6 +77,10 @@ typedef struct {
     uint64_t timeouts;            /* 408 answers and idle closes */
     uint64_t clients_gone;        /* requests whose client left before the finish */
     uint64_t bytes_sent;          /* response bytes handed to transports */
+    uint64_t write_buffer_peak;   /* the most bytes a transport held unsent after a response
+                                     write (weft_transport_pending): the memory bound of a
+                                     streamed response */
+    uint64_t producer_waits;      /* times a body producer waited for its transport to drain */
 } weft_site_stats_t;
 
 /*

@@ -28,7 +28,9 @@ struct weft_resource_s {
     void *ctx;
     weft_free_fn free_ctx;
     bool leaf;
-    bool has_parent;
+    bool has_parent;    /* a parent or a site holds it: borrowed when get_child returns it */
+    bool request_owned; /* returned by a get_child and held by a request until it is released */
+    weft_get_child_fn get_child;
     web_render_t renders[WEB_MAX_METHODS];
     size_t nrenders;
     struct web_child_s *children; /* singly linked */
@@ -92,6 +94,16 @@ struct weft_request_s {
     bool in_render, not_done_yet, finished, gone, released;
     weft_deferred_t **notify;
     size_t nnotify;
+    weft_resource_t **owned; /* made by get_child functions: freed with the request */
+    size_t nowned;
+    /* A pull producer (weft_request_register_producer). */
+    weft_request_produce_cb produce;
+    weft_request_stop_cb stop;
+    void *producer_arg;
+    bool produce_due;       /* the producer is to be asked for more */
+    bool produce_waiting;   /* counted in producer_waits; waits for web_request_writable */
+    bool produce_scheduled; /* a call_soon of produce_soon is pending: it holds req */
+    bool release_pending;   /* released while produce_scheduled: produce_soon releases it */
 };
 
 struct web_conn_s {
@@ -147,6 +159,7 @@ weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c);
 void web_request_release(weft_request_t *req);
 void web_request_free_list(weft_site_t *site);
 void web_request_client_gone(weft_request_t *req);
+void web_request_writable(weft_request_t *req);
 int web_request_prepare(weft_request_t *req);
 int web_request_error(weft_request_t *req, int code);
 void web_request_dispatch(weft_request_t *req);
@@ -155,8 +168,9 @@ const char *web_reason(int code);
 /* resource.c */
 weft_render_fn web_resource_render_for(const weft_resource_t *res, const char *method);
 size_t web_resource_allow(const weft_resource_t *res, char *buf, size_t size);
-weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path,
-                                     const char **postpath);
+weft_resource_t *web_resource_locate(weft_resource_t *root, const char *path, const char **postpath,
+                                     weft_request_t *req, int *err);
+void web_resource_free_owned(weft_request_t *req);
 
 /* query.c */
 int web_url_decode(char *s, bool plus_is_space);
