@@ -178,6 +178,66 @@ static void test_pipelined(void)
     teardown(&f);
 }
 
+static void test_pipelined_one_write(void)
+{
+    fixture_t f;
+    if (!setup(&f))
+        return;
+    /* One send, so one read on the server: the four answers are finished while it is
+     * processed, and go out together. */
+    send_str(&f, "GET /now?n=1 HTTP/1.1\r\n\r\nGET /now?n=2 HTTP/1.1\r\n\r\n"
+                 "GET /now?n=3 HTTP/1.1\r\n\r\nGET /now?n=4 HTTP/1.1\r\n\r\n");
+    if (check_int(th_wait(f.r, &f.c, false, 4, resp, 8), ==, 4))
+        check_str(resp[3].body, "4");
+    weft_site_stats_t st;
+    weft_site_get_stats(f.s.site, &st);
+    check_uint(st.requests, ==, 4);
+    check_uint(st.writes, ==, 1);
+    check_uint(st.bytes_sent, ==, f.c.len);
+    /* An answer finished later (a delayed call) is written when it is finished. */
+    send_str(&f, "GET /later?n=5 HTTP/1.1\r\n\r\n");
+    check_int(th_wait(f.r, &f.c, false, 5, resp, 8), ==, 5);
+    weft_site_get_stats(f.s.site, &st);
+    check_uint(st.writes, ==, 2);
+    teardown(&f);
+}
+
+static void test_pipelined_close_after_answers(void)
+{
+    fixture_t f;
+    if (!setup(&f))
+        return;
+    send_str(&f, "GET /now?n=1 HTTP/1.1\r\n\r\n"
+                 "GET /now?n=2 HTTP/1.1\r\nConnection: close\r\n\r\n"
+                 "GET /now?n=3 HTTP/1.1\r\n\r\n");
+    t_run_until_count(f.r, &f.c.lost, 1);
+    if (check_int(th_parse(f.c.data, f.c.len, false, resp, 8), ==, 2)) {
+        check_str(resp[0].body, "1");
+        check_str(resp[1].body, "2");
+        check_str(th_header(&resp[1], "connection"), "close");
+    }
+    teardown(&f);
+}
+
+static void test_continue_after_gathered_answers(void)
+{
+    fixture_t f;
+    if (!setup(&f))
+        return;
+    send_str(&f, "GET /now?n=1 HTTP/1.1\r\n\r\n"
+                 "POST /echo HTTP/1.1\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+    /* The first answer, then the 100 Continue of the second request: in that order. */
+    if (check_int(th_wait(f.r, &f.c, false, 2, resp, 8), ==, 2)) {
+        check_int(resp[0].status, ==, 200);
+        check_str(resp[0].body, "1");
+        check_int(resp[1].status, ==, 100);
+    }
+    send_str(&f, "ping");
+    if (check_int(th_wait(f.r, &f.c, false, 3, resp, 8), ==, 3))
+        check_str(resp[2].body, "ping");
+    teardown(&f);
+}
+
 static void test_keepalive_then_close(void)
 {
     fixture_t f;
@@ -381,6 +441,12 @@ int main(void)
                      "connection open");
     TEST(test_pipelined(), "pipelined requests are answered in order, a later-finished one "
                            "before the quick one behind it");
+    TEST(test_pipelined_one_write(), "answers to pipelined requests finished while one read is "
+                                     "processed go out in one write; a later one on its own");
+    TEST(test_pipelined_close_after_answers(),
+         "pipelined answers gathered before a Connection: close all arrive, then the close");
+    TEST(test_continue_after_gathered_answers(),
+         "a 100 Continue goes out after the answers gathered before it");
     TEST(test_keepalive_then_close(), "a kept-alive connection serves several requests; "
                                       "Connection: close closes it after the answer");
     TEST(test_http10(), "an HTTP/1.0 request is answered with a Content-Length and closed");

@@ -26,8 +26,10 @@
 #include "web-internal.h"
 
 #define WEB_PIPELINE_BYTES 65536
-#define WEB_LINGER_BYTES   (1u << 20)
-#define WEB_LINGER_S       2.0
+/* Answers gathered while pipelined requests are processed, before they are written at once. */
+#define WEB_CORK_BYTES   65536
+#define WEB_LINGER_BYTES (1u << 20)
+#define WEB_LINGER_S     2.0
 
 enum { T_NONE, T_IDLE, T_HEADERS, T_BODY, T_LINGER };
 
@@ -82,6 +84,59 @@ static void set_timer(web_conn_t *c, int kind, double seconds)
     arm(c, seconds);
 }
 
+/* ---------------------------------------------------------------- writing */
+
+/* Counts bytes handed to the transport, and how full its buffer got. */
+static void count_sent(web_conn_t *c, size_t n)
+{
+    weft_site_stats_t *st = &c->site->stats;
+    st->bytes_sent += n;
+    st->writes++;
+    size_t pending = weft_transport_pending(c->t);
+    if (pending > st->write_buffer_peak)
+        st->write_buffer_peak = pending;
+}
+
+/* Writes the gathered answers. */
+static int flush(web_conn_t *c)
+{
+    if (c->out.len == 0)
+        return 0;
+    size_t n = c->out.len;
+    c->out.len = 0;
+    int rc = weft_transport_write(c->t, c->out.data, n);
+    if (rc == 0)
+        count_sent(c, n);
+    return rc;
+}
+
+/*
+ * Pipelined requests whose answers are finished while process() parses them (a render that
+ * answers at once, as most do) have their answers gathered and written together when
+ * process() is done: one system call for a read's worth of requests instead of one each, as
+ * Twisted's transport buffers what is written during a reactor turn. An answer finished later
+ * (after an offload, say) is written at once, after anything gathered.
+ */
+int web_conn_write(web_conn_t *c, const weft_iovec_t *iov, size_t n, size_t total)
+{
+    if (c->corked && c->out.len + total <= WEB_CORK_BYTES) {
+        size_t before = c->out.len;
+        size_t i = 0;
+        while (i < n && web_buf_append(&c->out, iov[i].base, iov[i].len) == 0)
+            i++;
+        if (i == n)
+            return 0;
+        c->out.len = before; /* out of memory: write them directly below */
+    }
+    int rc = flush(c);
+    if (rc != 0)
+        return rc;
+    rc = weft_transport_writev(c->t, iov, n);
+    if (rc == 0 && total > 0)
+        count_sent(c, total);
+    return rc;
+}
+
 /* Stops serving: sends what is queued, shuts the write side (the client reads the answer and
  * then the end of stream), drops what still arrives, and closes once the client closes or
  * after WEB_LINGER_S. */
@@ -90,6 +145,7 @@ static void close_lingering(web_conn_t *c)
     if (c->closing)
         return;
     c->closing = true;
+    flush(c);
     if (weft_transport_lose_write_connection(c->t) != 0) {
         weft_transport_lose_connection(c->t);
         return;
@@ -243,8 +299,9 @@ static int on_headers_complete(http_parser *p)
     if (expect != NULL && strcasecmp(expect, "100-continue") == 0 && req->http_minor >= 1 &&
         ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-        if (weft_transport_write(c->t, cont, sizeof(cont) - 1) == 0)
-            site->stats.bytes_sent += sizeof(cont) - 1;
+        weft_iovec_t iov = {cont, sizeof(cont) - 1};
+        int rc = web_conn_write(c, &iov, 1, iov.len); /* after the answers gathered before it */
+        (void)rc; /* on failure the connection is lost, and connection_lost says so */
     }
     return 0;
 }
@@ -319,6 +376,7 @@ static void process(web_conn_t *c)
     if (c->processing)
         return;
     c->processing = true;
+    c->corked = true;
     while (!c->lost && !c->closing && !c->busy && !c->write_paused && c->in.len > 0) {
         size_t n = http_parser_execute(&c->parser, &settings, c->in.data, c->in.len);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -354,9 +412,13 @@ static void process(web_conn_t *c)
         int rc = weft_transport_resume_reading(c->t);
         (void)rc; /* on failure the connection is lost, and connection_lost says so */
     }
+    c->corked = false;
+    if (!c->lost)
+        flush(c);
     c->processing = false;
     if (c->lost) {
         web_buf_free(&c->in);
+        web_buf_free(&c->out);
         free(c);
     }
 }
@@ -371,6 +433,7 @@ void web_conn_request_finished(web_conn_t *c, weft_request_t *req)
     if (c->site->closing) { /* a shutdown: the client has its answer, no need to linger */
         c->closing = true;
         cancel_timer(c);
+        flush(c);
         weft_transport_lose_connection(c->t);
         return;
     }
@@ -388,6 +451,7 @@ void web_conn_close_when_idle(web_conn_t *c)
     if (!c->busy) {
         c->closing = true;
         cancel_timer(c);
+        flush(c);
         weft_transport_lose_connection(c->t);
     }
 }
@@ -439,6 +503,7 @@ static void conn_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
     web_site_conn_gone(c->site, c);
     if (!c->processing) {
         web_buf_free(&c->in);
+        web_buf_free(&c->out);
         free(c);
     }
 }

@@ -362,7 +362,7 @@ static bool no_body_code(int code)
     return code < 200 || code == 204 || code == 304;
 }
 
-/* Hands bytes to the transport and counts them. */
+/* Hands bytes to the connection (web_conn_write), which counts them. */
 static int send_pieces(weft_request_t *req, const weft_iovec_t *iov, size_t n)
 {
     if (req->conn == NULL)
@@ -370,15 +370,7 @@ static int send_pieces(weft_request_t *req, const weft_iovec_t *iov, size_t n)
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += iov[i].len;
-    int rc = weft_transport_writev(req->conn->t, iov, n);
-    if (rc == 0) {
-        weft_site_stats_t *st = &req->site->stats;
-        st->bytes_sent += total;
-        size_t pending = weft_transport_pending(req->conn->t);
-        if (pending > st->write_buffer_peak)
-            st->write_buffer_peak = pending;
-    }
-    return rc;
+    return web_conn_write(req->conn, iov, n, total);
 }
 
 static char *put(char *p, const char *s, size_t n)

@@ -81,6 +81,8 @@ typedef struct {
                                      write (weft_transport_pending): the memory bound of a
                                      streamed response */
     uint64_t producer_waits;      /* times a body producer waited for its transport to drain */
+    uint64_t writes;              /* writes handed to the transport: the answers to pipelined
+                                     requests finished while one read is processed share one */
 } weft_site_stats_t;
 
 /*

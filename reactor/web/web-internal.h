@@ -127,6 +127,8 @@ struct web_conn_s {
     double deadline; /* when the timer_kind's reaction is due */
     double timer_at; /* when the armed delayed call runs */
     size_t dropped;  /* bytes dropped while closing */
+    web_buf_t out;   /* answers gathered while corked, written in one go (web_conn_write) */
+    bool corked;     /* process() runs: answers finished now wait in out */
     char peer[64];
 };
 
@@ -153,6 +155,10 @@ const weft_protocol_ops_t *web_conn_ops(void);
 web_conn_t *web_conn_new(weft_site_t *site, const char *peer);
 void web_conn_request_finished(web_conn_t *c, weft_request_t *req);
 void web_conn_close_when_idle(web_conn_t *c);
+/* Sends an answer's bytes (total: their sum): gathered while the connection is corked (its
+ * pipelined requests are being processed), else, and past WEB_CORK_BYTES, written at once
+ * after what was gathered. Returns 0 or the transport's error. */
+int web_conn_write(web_conn_t *c, const weft_iovec_t *iov, size_t n, size_t total);
 
 /* request.c */
 weft_request_t *web_request_new(weft_site_t *site, web_conn_t *c);
