@@ -613,6 +613,94 @@ static void test_pause_reading(void)
     t_teardown(r);
 }
 
+/* A server protocol whose data_received answers with several writes, noting what the transport
+ * holds after each, then (mode) closes or aborts; its connection_lost counts on rec. */
+typedef struct {
+    t_conn_t *rec;
+    int mode; /* 0: nothing more; 1: lose_connection; 2: abort_connection */
+    size_t pending[2];
+    int calls;
+} burst_t;
+
+static void burst_data(void *proto, weft_transport_t *t, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    burst_t *b = proto;
+    if (b->calls++ > 0)
+        return;
+    check_err(weft_transport_write(t, "one ", 4), 0);
+    b->pending[0] = weft_transport_pending(t);
+    weft_iovec_t iov[2] = {{"two ", 4}, {"three", 5}};
+    check_err(weft_transport_writev(t, iov, 2), 0);
+    b->pending[1] = weft_transport_pending(t);
+    if (b->mode == 1)
+        weft_transport_lose_connection(t);
+    else if (b->mode == 2)
+        weft_transport_abort_connection(t);
+}
+
+static void burst_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
+{
+    (void)t;
+    burst_t *b = proto;
+    b->rec->lost++;
+    weft_failure_free(reason);
+}
+
+static const weft_protocol_ops_t burst_ops = {.data_received = burst_data,
+                                              .connection_lost = burst_lost};
+
+/* Runs the burst protocol in mode against a client, checks what the client got, and tears
+ * down. */
+static void burst(int mode)
+{
+    weft_reactor_t *r = t_reactor(false);
+    t_server_t s = {0};
+    t_conn_t c = {0};
+    pair(r, &s, &c);
+    burst_t b = {.rec = &s.conns[0], .mode = mode};
+    weft_transport_set_protocol(s.conns[0].t, &burst_ops, &b);
+    check_err(weft_transport_write(c.t, "go", 2), 0);
+    check(t_run_until_count(r, &b.calls, 1));
+    if (mode == 0)
+        t_run_until_len(r, &c.len, 13);
+    else
+        t_run_until_count(r, &c.lost, 1);
+    switch (mode) {
+    case 0: /* held by the transport while the callback ran, then sent together */
+        check_uint(b.pending[0], ==, 4);
+        check_uint(b.pending[1], ==, 13);
+        check(c.len == 13 && memcmp(c.data, "one two three", 13) == 0);
+        break;
+    case 1:
+        check(c.len == 13 && memcmp(c.data, "one two three", 13) == 0);
+        check_ptr(c.lost_type, ==, &weft_connection_done_type);
+        break;
+    default:
+        check_uint(c.len, ==, 0);
+        check_ptr(c.lost_type, ==, &weft_connection_lost_type);
+        check_err(c.lost_code, WEFT_ECONNRESET);
+    }
+    unpair(r, &s, &c);
+    t_teardown(r);
+}
+
+static void test_writes_gathered_in_data_received(void)
+{
+    burst(0);
+}
+
+static void test_lose_in_data_received_sends_gathered(void)
+{
+    burst(1);
+}
+
+static void test_abort_in_data_received_drops_gathered(void)
+{
+    burst(2);
+}
+
 static void test_options(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -726,6 +814,13 @@ int main(void)
     TEST(test_free_refuses_while_open(),
          "weft_reactor_free refuses while a connection is open and succeeds once closed");
     TEST(test_pause_reading(), "pause_reading holds data_received until resume_reading");
+    TEST(test_writes_gathered_in_data_received(),
+         "writes made inside data_received wait in the transport (pending counts them) and go "
+         "out together when it returns");
+    TEST(test_lose_in_data_received_sends_gathered(),
+         "lose_connection inside data_received sends what it wrote first, then closes cleanly");
+    TEST(test_abort_in_data_received_drops_gathered(),
+         "abort_connection inside data_received drops what it wrote and resets the peer");
     TEST(test_options(), "nodelay, keepalive and water marks are set or refused as documented");
     TEST(test_offload_after_disconnect(),
          "an offload finishing after its peer left gets WEFT_ECLOSED on write and is dropped "

@@ -8,8 +8,12 @@
  *
  * Writes: with nothing queued, a write goes straight to the kernel (uv_try_write), with no
  * allocation; the rest is queued as one uv_write request that carries a copy (or the caller's
- * owned buffer). `pending` counts bytes in requests; the push producer (the protocol's
- * pause_producing / resume_producing) follows it against the water marks.
+ * owned buffer). While the transport's own data_received runs, writes (up to CORK_MAX in all)
+ * are gathered in its cork buffer and written when it returns, so that a protocol answering
+ * each of many pipelined messages makes one system call for them, not one each; a close asked
+ * for meanwhile writes the cork first, an abort drops it. `pending` counts bytes in requests; the
+ * push producer (the protocol's pause_producing / resume_producing) follows it against the water
+ * marks.
  *
  * States: CONNECTING -> OPEN -> (CLOSING: flushing after lose_connection) -> CLOSED (uv_close
  * issued). Every operation but ref/unref checks the state, so a late caller (an offload
@@ -33,6 +37,8 @@
 
 #include "../../common/alloc-internal.h"
 #include "net-internal.h"
+
+#define CORK_MAX 65536 /* bytes gathered at most while data_received runs */
 
 typedef struct {
     uv_write_t req;
@@ -96,6 +102,7 @@ static void release(weft_transport_t *t)
 {
     weft_reactor_t *r = t->r;
     weft_failure_free(t->reason);
+    weft__free(t->cork);
     weft__free(t);
     WEFT_ASSERT(r->net_objects > 0);
     r->net_objects--;
@@ -163,6 +170,7 @@ void weft__transport_close(weft_transport_t *t, weft_failure_t *reason)
     else
         weft_failure_free(reason);
     t->state = T_CLOSED;
+    t->cork_len = 0; /* closed: what was gathered cannot be sent */
     stop_reading(t);
     if (t->idle_id != 0) {
         (void)weft_delayed_call_cancel(t->r, t->idle_id);
@@ -221,11 +229,16 @@ static void on_shutdown(uv_shutdown_t *req, int status)
         weft__transport_close(t, weft_failure_from_code(WEFT_EEOF, "connection closed"));
 }
 
+static void cork_flush(weft_transport_t *t);
+
 void weft_transport_lose_connection(weft_transport_t *t)
 {
     WEFT__LOOP_ONLY(t->r);
     if (t->state != T_OPEN)
         return;
+    cork_flush(t); /* what was gathered goes before the close */
+    if (t->state != T_OPEN)
+        return; /* writing it failed: the transport is closing with that failure */
     t->state = T_CLOSING;
     stop_reading(t);
     if (t->reason == NULL)
@@ -249,6 +262,9 @@ int weft_transport_lose_write_connection(weft_transport_t *t)
 {
     WEFT__LOOP_ONLY(t->r);
     if (t->state != T_OPEN || t->write_shut_req)
+        return WEFT_ECLOSED;
+    cork_flush(t);
+    if (t->state != T_OPEN)
         return WEFT_ECLOSED;
     t->write_shut_req = true;
     after_drain(t);
@@ -350,7 +366,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (t->state != T_OPEN)
             return;
         touch(t);
+        t->corked = true;
         WEFT__DISPATCH(t->r, t->ops.data_received(t->proto, t, buf->base, (size_t)nread));
+        t->corked = false;
+        cork_flush(t);
         return;
     }
     if (nread == 0)
@@ -500,15 +519,9 @@ static ssize_t try_now(weft_transport_t *t, const uv_buf_t *bufs, unsigned n)
     return sent;
 }
 
-int weft_transport_write(weft_transport_t *t, const char *data, size_t len)
+/* Sends len bytes now, queueing a copy of what the kernel does not take. */
+static int send_copy(weft_transport_t *t, const char *data, size_t len)
 {
-    if (t == NULL || (data == NULL && len > 0) || len > UINT_MAX)
-        return WEFT_EINVAL;
-    WEFT__LOOP_ONLY(t->r);
-    int rc = write_check(t);
-    if (rc < 0 || len == 0)
-        return rc;
-    touch(t);
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     ssize_t sent = try_now(t, &b, 1);
     if (sent < 0)
@@ -526,6 +539,69 @@ int weft_transport_write(weft_transport_t *t, const char *data, size_t len)
     return queue(t, w, uv_buf_init(w->data, (unsigned)rest));
 }
 
+/* Writes what the cork holds. A failure closes the transport: the writes it holds were
+ * accepted already, so they cannot be refused now. */
+static void cork_flush(weft_transport_t *t)
+{
+    size_t n = t->cork_len;
+    if (n == 0)
+        return;
+    t->cork_len = 0;
+    if (t->state != T_OPEN)
+        return;
+    int rc = send_copy(t, t->cork, n);
+    if (rc != 0 && t->state != T_CLOSED)
+        weft__transport_close(t, weft_failure_from_code(rc, "writing gathered data"));
+}
+
+/* Gathers the bytes of iov (total in all) in the cork while data_received runs. Returns false
+ * when they are to be written now instead, after whatever the cork held: outside
+ * data_received, past CORK_MAX, or out of memory. */
+static bool cork_take(weft_transport_t *t, const weft_iovec_t *iov, size_t n, size_t total)
+{
+    if (!t->corked)
+        return false;
+    if (t->cork_len + total > CORK_MAX) {
+        cork_flush(t);
+        return false;
+    }
+    if (t->cork_len + total > t->cork_cap) {
+        size_t cap = t->cork_cap ? t->cork_cap : 4096;
+        while (cap < t->cork_len + total)
+            cap *= 2;
+        char *p = weft__realloc(t->cork, cap);
+        if (p == NULL) {
+            cork_flush(t);
+            return false;
+        }
+        t->cork = p;
+        t->cork_cap = cap;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (iov[i].len > 0)
+            memcpy(t->cork + t->cork_len, iov[i].base, iov[i].len);
+        t->cork_len += iov[i].len;
+    }
+    return true;
+}
+
+int weft_transport_write(weft_transport_t *t, const char *data, size_t len)
+{
+    if (t == NULL || (data == NULL && len > 0) || len > UINT_MAX)
+        return WEFT_EINVAL;
+    WEFT__LOOP_ONLY(t->r);
+    int rc = write_check(t);
+    if (rc < 0 || len == 0)
+        return rc;
+    touch(t);
+    weft_iovec_t v = {data, len};
+    if (cork_take(t, &v, 1, len))
+        return 0;
+    if (t->state != T_OPEN)
+        return WEFT_ECLOSED; /* flushing the cork failed */
+    return send_copy(t, data, len);
+}
+
 int weft_transport_write_owned(weft_transport_t *t, void *data, size_t len, void (*free_fn)(void *))
 {
     if (t == NULL || (data == NULL && len > 0) || len > UINT_MAX) {
@@ -538,6 +614,17 @@ int weft_transport_write_owned(weft_transport_t *t, void *data, size_t len, void
     ssize_t sent = 0;
     if (rc == 0 && len > 0) {
         touch(t);
+        weft_iovec_t v = {data, len};
+        if (cork_take(t, &v, 1, len)) {
+            if (free_fn != NULL)
+                free_fn(data);
+            return 0;
+        }
+        if (t->state != T_OPEN) {
+            if (free_fn != NULL)
+                free_fn(data);
+            return WEFT_ECLOSED;
+        }
         uv_buf_t b = uv_buf_init(data, (unsigned)len);
         sent = try_now(t, &b, 1);
         if (sent < 0)
@@ -577,6 +664,10 @@ int weft_transport_writev(weft_transport_t *t, const weft_iovec_t *iov, size_t n
     if (total == 0)
         return 0;
     touch(t);
+    if (cork_take(t, iov, n, total))
+        return 0;
+    if (t->state != T_OPEN)
+        return WEFT_ECLOSED;
     size_t sent = 0;
     if (t->nreqs == 0 && n <= 16) {
         uv_buf_t bufs[16];
@@ -612,7 +703,7 @@ int weft_transport_writev(weft_transport_t *t, const weft_iovec_t *iov, size_t n
 
 size_t weft_transport_pending(const weft_transport_t *t)
 {
-    return t->pending;
+    return t->pending + t->cork_len;
 }
 
 int weft_transport_set_water_marks(weft_transport_t *t, size_t high, size_t low)
