@@ -25,11 +25,12 @@ struct weft_dbpool_s {
     char *name;
     weft_dbpool_options_t o;
     weft_pool_t *pool;
-    weft_trigger_id_t trigger;       /* the before-shutdown trigger; 0 once it ran */
-    bool closing;                    /* loop: no new calls */
-    weft_deferred_t *closed;         /* loop: close()'s deferred (one reference) */
-    atomic_bool closer_running;      /* the closer's completion has not reached the loop */
-    pthread_mutex_t lock;            /* guards orphans */
+    weft_trigger_id_t trigger;  /* the before-shutdown trigger; 0 once it ran */
+    bool closing;               /* loop: no new calls */
+    weft_deferred_t *closed;    /* loop: close()'s deferred (one reference) */
+    atomic_bool closer_running; /* the closer's completion has not reached the loop */
+    bool deadline_passed;       /* loop: a close or free has waited close_timeout_ms once already */
+    pthread_mutex_t lock;       /* guards orphans */
     struct weft__db_task_s *orphans; /* completions the stopped reactor refused */
     weft__bridge_hook_t reopened;    /* re-posts the orphans when the reactor reopens */
 };

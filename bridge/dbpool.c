@@ -557,12 +557,18 @@ int weft_dbpool_free(weft_dbpool_t *p)
         return WEFT_EBUSY;
     p->closing = true;
     /* Closed already: every thread has been joined and this returns at once. Otherwise this
-     * is the close: calls already made finish within the deadline, as in weft_dbpool_close. */
-    int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_DRAIN, p->o.close_timeout_ms);
+     * is the close: calls already made finish within the deadline, as in weft_dbpool_close.
+     * Once a close or a free has waited that long, a call still running is past its deadline:
+     * waiting for it again would only block the loop again, so a later free does not wait. */
+    if (p->closed != NULL && weft_deferred_called(p->closed))
+        p->deadline_passed = true;
+    bool passed = p->deadline_passed;
+    int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_DRAIN, passed ? 0 : p->o.close_timeout_ms);
     if (rc != 0) {
         int crc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, 0); /* the queued rest */
         (void)crc;
-        return rc;
+        p->deadline_passed = true;
+        return passed ? WEFT_EBUSY : rc;
     }
     /* Every hook has run: completions refused by a stopped reactor are delivered now. */
     weft__bridge_remove_reopen_hook(&p->reopened);

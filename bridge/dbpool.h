@@ -272,8 +272,10 @@ WEFT_EXPORT WEFT_NODISCARD weft_deferred_t *weft_dbpool_close(weft_dbpool_t *p, 
  * waiting on this thread, up to close_timeout_ms. weft_dbpool_free(NULL) returns 0.
  * Thread: loop.
  * Returns: 0 when released; WEFT_EBUSY while a weft_dbpool_close is still waiting (free it
- * once its deferred has fired); WEFT_ETIMEDOUT if a job is still running (nothing is
- * released; call it again later).
+ * once its deferred has fired); WEFT_ETIMEDOUT if a call was still running when this free's
+ * wait ended (nothing is released; call it again later); WEFT_EBUSY, at once, if a call is
+ * still running after a close or free has already waited close_timeout_ms (a free never waits
+ * the deadline twice).
  */
 WEFT_EXPORT WEFT_NODISCARD int weft_dbpool_free(weft_dbpool_t *p);
 

@@ -695,7 +695,10 @@ static void test_close_deadline(void)
     cap_wait(r, &queued);
     check(weft_failure_is(cap_failure(&queued), &weft_cancelled_error_type));
     cap_free(&queued);
-    check_err(weft_dbpool_free(p), WEFT_ETIMEDOUT); /* the job still runs: nothing released */
+    /* The job still runs past the close's deadline: nothing is released, and free does not
+     * wait the deadline a second time (EBUSY at once, not ETIMEDOUT after waiting). */
+    check_err(weft_dbpool_free(p), WEFT_EBUSY);
+    check_err(weft_dbpool_free(p), WEFT_EBUSY);
     sem_post(&g.open);
     cap_wait(r, &running);
     check(cap_ok(&running));
@@ -703,7 +706,42 @@ static void test_close_deadline(void)
     cap_free(&closed);
     /* The worker's thread exits after its job's result is posted: free waits for it. */
     int rc;
-    while ((rc = weft_dbpool_free(p)) == WEFT_ETIMEDOUT)
+    while ((rc = weft_dbpool_free(p)) == WEFT_EBUSY)
+        ;
+    check_err(rc, 0);
+    sem_destroy(&g.started);
+    sem_destroy(&g.open);
+    t_teardown(r);
+}
+
+static void test_free_deadline_once(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    weft_dbpool_options_t o;
+    weft_dbpool_options_init(&o);
+    o.max_connections = 1;
+    o.close_timeout_ms = 1;
+    weft_dbpool_t *p = pool_with(r, &o);
+    if (!check(p != NULL))
+        return;
+    reset_table(r, p, "tx", "id INTEGER");
+    gate2_t g;
+    sem_init(&g.started, 0, 0);
+    sem_init(&g.open, 0, 0);
+    cap_t running;
+    cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
+    while (sem_wait(&g.started) != 0)
+        ;
+    /* No close: the first free is the close, and waits its deadline; the job outlives it. The
+     * next ones do not wait again. */
+    check_err(weft_dbpool_free(p), WEFT_ETIMEDOUT);
+    check_err(weft_dbpool_free(p), WEFT_EBUSY);
+    sem_post(&g.open);
+    cap_wait(r, &running);
+    check(cap_ok(&running));
+    cap_free(&running);
+    int rc;
+    while ((rc = weft_dbpool_free(p)) == WEFT_EBUSY)
         ;
     check_err(rc, 0);
     sem_destroy(&g.started);
@@ -908,7 +946,9 @@ static void run_common_tests(void)
     TEST(test_close_waits_for_interactions(),
          "close refuses new calls, lets running and queued ones finish, then fires");
     TEST(test_close_deadline(), "close at its deadline fails with TimeoutError, cancels queued "
-                                "calls, free waits for the job");
+                                "calls; free then refuses with EBUSY at once until the job ends");
+    TEST(test_free_deadline_once(), "a free of an open pool waits its deadline once (ETIMEDOUT); "
+                                    "later frees do not wait again (EBUSY) until the job ends");
     TEST(test_free_without_close(),
          "free of an open pool closes it, letting the calls already made finish");
     TEST(test_cancel_queued_call(), "cancelling a queued call fails it and it never runs");
