@@ -467,6 +467,11 @@ static void deliver_ready(weft__bridge_t *b, size_t limit)
             b->ready_tail = NULL;
         b->nready--;
         deliver(o);
+        /* Offloads the callbacks made so far go to their pools now and then, not only when
+         * the whole drain is done: the workers then run them while the loop delivers the rest,
+         * instead of waiting for it with an empty queue. */
+        if ((n + 1) % SUBMIT_BATCH == 0 && b->pending_head != NULL)
+            flush_pending(b);
     }
     if (b->ready_head == NULL || b->drain_again)
         return;
