@@ -15,7 +15,9 @@
  *                        loop with weft_reactor_call_from_thread: one wake per batch
  *   drain (loop)         takes the whole stack at once, restores submit order, and delivers
  *                        up to DELIVER_BATCH records per loop iteration (the rest after the
- *                        next iteration's timers and I/O, through another posted drain)
+ *                        next iteration's timers and I/O, through another posted drain);
+ *                        offloads their callbacks make go to the pools every SUBMIT_BATCH
+ *                        deliveries, so the workers run them while the loop delivers the rest
  *   deliver (loop)       the deferred fires with the result, or, if it was cancelled
  *                        meanwhile, the late result is freed with its own free function;
  *                        the record goes back to the free list

@@ -307,6 +307,63 @@ static void test_submits_from_results(void)
     t_teardown(c.r);
 }
 
+/* One drain delivering many results: the offloads its callbacks make reach the pool every 64
+ * deliveries, not only once the whole drain is done. */
+#define N_RELAY 200
+
+typedef struct {
+    weft_reactor_t *r;
+    int delivered;
+    uint64_t submitted_at_100; /* the pool's submit count, read in the 100th callback */
+    seen_t second[N_RELAY];
+} relay_t;
+
+static relay_t relay;
+
+static weft_result_t relay_ok(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)value;
+    (void)free_fn;
+    (void)arg;
+    int i = relay.delivered++;
+    watch(weft_defer_to_thread(relay.r, echo_job, (void *)(intptr_t)(i + 1), NULL, NULL),
+          &relay.second[i]);
+    if (relay.delivered == 100) {
+        weft_pool_stats_t ps;
+        weft_pool_get_stats(weft_reactor_default_pool(relay.r, WEFT_POOL_KIND_CPU, NULL), &ps);
+        relay.submitted_at_100 = ps.submitted;
+    }
+    return weft_ok(NULL, NULL);
+}
+
+static void test_long_drain_submits_as_it_goes(void)
+{
+    reset();
+    memset(&relay, 0, sizeof(relay));
+    relay.r = reactor_with_cpu_threads(1);
+    for (int i = 0; i < N_RELAY; i++) {
+        weft_deferred_t *d = weft_defer_to_thread(relay.r, echo_job, NULL, NULL, NULL);
+        check_err(weft_deferred_add_callbacks(d, relay_ok, NULL, NULL, NULL), 0);
+        weft_deferred_unref(d);
+    }
+    /* Every result back before the loop runs: one drain then delivers all of them. */
+    weft_pool_t *pool = weft_reactor_default_pool(relay.r, WEFT_POOL_KIND_CPU, NULL);
+    weft_pool_stats_t ps;
+    for (int i = 0; i < 10000000 && (weft_pool_get_stats(pool, &ps), ps.completed < N_RELAY); i++)
+        sched_yield();
+    check_uint(ps.completed, ==, N_RELAY);
+    run_until_idle(relay.r);
+    check_int(relay.delivered, ==, N_RELAY);
+    /* At the 100th delivery the first 64 callbacks' offloads were with the pool already. */
+    check_uint(relay.submitted_at_100, >=, N_RELAY + 64);
+    check_uint(relay.submitted_at_100, <, N_RELAY + 100);
+    int fired = 0;
+    for (int i = 0; i < N_RELAY; i++)
+        fired += relay.second[i].fired;
+    check_int(fired, ==, N_RELAY);
+    t_teardown(relay.r);
+}
+
 /* ------------------------------------------------------------------ the poll window */
 
 static void test_poll_setting(void)
@@ -529,6 +586,9 @@ int main(void)
          "the callback returns; the rest run");
     TEST(test_submits_from_results(),
          "results whose callbacks offload again keep the pool fed until every job is done");
+    TEST(test_long_drain_submits_as_it_goes(),
+         "a drain delivering many results hands the offloads its callbacks make to the pool "
+         "every 64 deliveries");
     TEST(test_poll_setting(),
          "the loop's poll window after a submit is settable from 0 to its maximum and "
          "results arrive either way");
