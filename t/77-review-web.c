@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* Review of the web changes (issue-12-web2, gathered pipelined answers, transport cork):
+ * failing reproductions. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <weft/error.h>
+#include <weft/log.h>
+#include <weft/request.h>
+#include <weft/resource.h>
+#include <weft/site.h>
+#include <weft/web-file.h>
+
+#include "helpers.h"
+#include "http-helpers.h"
+#include "net-helpers.h"
+#include "tap.h"
+
+static th_resp_t resp[8];
+static char dir[64];
+
+typedef struct {
+    weft_reactor_t *r;
+    th_server_t s;
+    t_conn_t c;
+} fixture_t;
+
+static void send_str(fixture_t *f, const char *s)
+{
+    th_send(&f->c, s, strlen(s));
+}
+
+static void setup(fixture_t *f, weft_resource_t *root)
+{
+    memset(f, 0, sizeof(*f));
+    f->r = t_reactor(false);
+    th_start(&f->s, f->r, root, NULL);
+    if (!t_connect(f->r, f->s.port, &f->c))
+        bail_out("connect");
+}
+
+static void teardown(fixture_t *f)
+{
+    if (f->c.lost == 0)
+        weft_transport_lose_connection(f->c.t);
+    t_run_until_count(f->r, &f->c.lost, 1);
+    check(th_stop(&f->s));
+    t_conn_reset(&f->c);
+    check(t_teardown(f->r));
+}
+
+/* ---------------------------------------------------------------- get_child returning itself */
+
+static int self_get(weft_request_t *req, void *ctx)
+{
+    (void)ctx;
+    const char *pp = weft_request_postpath(req);
+    int rc = weft_request_write(req, "self", 4);
+    (void)pp;
+    return rc;
+}
+
+/* Twisted's catch-all idiom: getChild returns self. */
+static weft_resource_t *self_child(weft_resource_t *res, const char *name, weft_request_t *req,
+                                   void *ctx)
+{
+    (void)name;
+    (void)req;
+    (void)ctx;
+    return res;
+}
+
+static int made_fresh;
+
+static void fresh_free(void *p)
+{
+    (void)p;
+    made_fresh--;
+}
+
+/* The root makes a fresh (parentless) catch-all for any segment. */
+static weft_resource_t *fresh_child(weft_resource_t *res, const char *name, weft_request_t *req,
+                                    void *ctx)
+{
+    (void)res;
+    (void)name;
+    (void)req;
+    (void)ctx;
+    weft_resource_t *c = weft_resource_new(&made_fresh, fresh_free, NULL);
+    if (c == NULL || weft_resource_set_render(c, "GET", self_get) != 0)
+        bail_out("fresh");
+    made_fresh++;
+    weft_resource_set_get_child(c, self_child);
+    return c;
+}
+
+static void test_dynamic_self(void)
+{
+    weft_resource_t *root = weft_resource_new(NULL, NULL, NULL);
+    if (root == NULL)
+        bail_out("root");
+    weft_resource_set_get_child(root, fresh_child);
+    fixture_t f;
+    setup(&f, root);
+    send_str(&f, "GET /a HTTP/1.1\r\n\r\n"
+                 "GET /a/b/c HTTP/1.1\r\n\r\n");
+    if (check_int(th_wait(f.r, &f.c, false, 2, resp, 8), ==, 2)) {
+        check_int(resp[0].status, ==, 200);
+        check_int(resp[1].status, ==, 200); /* 500 here: "another request holds" it */
+        check_str(resp[1].body, "self");
+    }
+    check_int(made_fresh, ==, 0);
+    teardown(&f);
+}
+
+int main(void)
+{
+    if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
+        bail_out("log level");
+    (void)dir;
+    TEST(test_dynamic_self(), "a get_child-made resource whose get_child returns itself (Twisted's "
+                              "catch-all) answers deeper paths, not 500");
+    return done_testing();
+}
