@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include <weft/error.h>
@@ -115,6 +117,73 @@ static void test_dynamic_self(void)
     teardown(&f);
 }
 
+
+/* ---------------------------------------------------------------- memory an idle connection keeps */
+
+static int tiny_get(weft_request_t *req, void *ctx)
+{
+    (void)ctx;
+    return weft_request_write(req, "x", 1);
+}
+
+static int big30_get(weft_request_t *req, void *ctx)
+{
+    (void)ctx;
+    static char body[30000];
+    memset(body, 'b', sizeof(body));
+    return weft_request_write(req, body, sizeof(body));
+}
+
+static uint64_t answered;
+
+static bool all_answered(void *arg)
+{
+    weft_site_stats_t st;
+    weft_site_get_stats(((fixture_t *)arg)->s.site, &st);
+    return st.responses[2] >= answered;
+}
+
+#define IDLE_CONNS 64
+
+static void test_idle_memory(void)
+{
+    weft_resource_t *root = weft_resource_new(NULL, NULL, NULL);
+    weft_resource_t *tiny = weft_resource_new(NULL, NULL, NULL);
+    weft_resource_t *big = weft_resource_new(NULL, NULL, NULL);
+    if (root == NULL || tiny == NULL || big == NULL ||
+        weft_resource_set_render(tiny, "GET", tiny_get) != 0 ||
+        weft_resource_set_render(big, "GET", big30_get) != 0 ||
+        weft_resource_put_child(root, "tiny", tiny) != 0 ||
+        weft_resource_put_child(root, "big", big) != 0)
+        bail_out("tree");
+    fixture_t f;
+    setup(&f, root);
+    int fds[IDLE_CONNS];
+    static const char get_tiny[] = "GET /tiny HTTP/1.1\r\n\r\n";
+    static const char get_big[] = "GET /big HTTP/1.1\r\n\r\n";
+    for (int i = 0; i < IDLE_CONNS; i++) {
+        fds[i] = t_dial(f.s.port);
+        if (fds[i] < 0 || write(fds[i], get_tiny, sizeof(get_tiny) - 1) < 0)
+            bail_out("dial");
+    }
+    answered = IDLE_CONNS;
+    check(t_run_until_fn(f.r, all_answered, &f, 5000));
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < IDLE_CONNS; i++) {
+        if (write(fds[i], get_big, sizeof(get_big) - 1) < 0)
+            bail_out("write");
+    }
+    answered = 2 * IDLE_CONNS;
+    check(t_run_until_fn(f.r, all_answered, &f, 5000));
+    size_t after = mallinfo2().uordblks;
+    size_t per_conn = after > before ? (after - before) / IDLE_CONNS : 0;
+    diag("heap kept per idle connection after one 30000-byte answer: %zu bytes", per_conn);
+    check_uint(per_conn, <, 8192); /* about 64 KiB: its answer, twice (c->out and the cork) */
+    for (int i = 0; i < IDLE_CONNS; i++)
+        close(fds[i]);
+    teardown(&f);
+}
+
 int main(void)
 {
     if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
@@ -122,5 +191,7 @@ int main(void)
     (void)dir;
     TEST(test_dynamic_self(), "a get_child-made resource whose get_child returns itself (Twisted's "
                               "catch-all) answers deeper paths, not 500");
+    TEST(test_idle_memory(), "an idle kept-alive connection does not keep the buffers of its last "
+                             "answer");
     return done_testing();
 }
