@@ -8,7 +8,9 @@
 #include <stdint.h>
 #include <unistd.h>
 
+#include <weft/deferred.h>
 #include <weft/error.h>
+#include <weft/failure.h>
 #include <weft/log.h>
 #include <weft/request.h>
 #include <weft/resource.h>
@@ -184,6 +186,57 @@ static void test_idle_memory(void)
     teardown(&f);
 }
 
+/* ---------------------------------------------------------------- notify_finish's errback finishes */
+
+static int nf_lost_runs;
+
+static weft_result_t nf_lost(weft_failure_t *fl, void *arg)
+{
+    weft_failure_free(fl);
+    nf_lost_runs++;
+    check_err(weft_request_finish(arg), 0); /* releases (here: frees) the request */
+    return weft_ok(NULL, NULL);
+}
+
+static int nf_render(weft_request_t *req, void *ctx)
+{
+    (void)ctx;
+    int err = 0;
+    weft_deferred_t *d = weft_request_notify_finish(req, &err);
+    if (d == NULL || weft_deferred_add_errback(d, nf_lost, req) != 0)
+        bail_out("notify_finish");
+    weft_deferred_unref(d);
+    return WEFT_NOT_DONE_YET;
+}
+
+static void test_notify_finish_on_loss(void)
+{
+    weft_resource_t *root = weft_resource_new(NULL, NULL, NULL);
+    weft_resource_t *nf = weft_resource_new(NULL, NULL, NULL);
+    if (root == NULL || nf == NULL || weft_resource_set_render(nf, "POST", nf_render) != 0 ||
+        weft_resource_put_child(root, "nf", nf) != 0)
+        bail_out("tree");
+    fixture_t f;
+    setup(&f, root);
+    /* A body past the recycling limit (16 KiB): the released request is freed, not kept. */
+    static char req[20100];
+    int n = snprintf(req, sizeof(req), "POST /nf HTTP/1.1\r\nContent-Length: 20000\r\n\r\n");
+    memset(req + n, 'p', 20000);
+    th_send(&f.c, req, (size_t)n + 20000);
+    weft_site_stats_t st;
+    for (int i = 0; i < 200; i++) {
+        weft_site_get_stats(f.s.site, &st);
+        if (st.in_flight == 1)
+            break;
+        t_run_once(f.r);
+    }
+    check_uint(st.in_flight, ==, 1);
+    weft_transport_abort_connection(f.c.t); /* the client leaves: the errback finishes */
+    t_run_until_count(f.r, &nf_lost_runs, 1);
+    check_int(nf_lost_runs, ==, 1);
+    teardown(&f);
+}
+
 int main(void)
 {
     if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
@@ -193,5 +246,7 @@ int main(void)
                               "catch-all) answers deeper paths, not 500");
     TEST(test_idle_memory(), "an idle kept-alive connection does not keep the buffers of its last "
                              "answer");
+    TEST(test_notify_finish_on_loss(), "a notify_finish errback that finishes the request when "
+                                       "the client leaves (web_request_client_gone: no use after free)");
     return done_testing();
 }
