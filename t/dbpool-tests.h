@@ -9,8 +9,11 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
+#include <weft/bridge.h>
 #include <weft/dbpool.h>
+#include <weft/threadpool.h>
 #include <weft/error.h>
 #include <weft/time.h>
 
@@ -714,6 +717,65 @@ static void test_close_deadline(void)
     t_teardown(r);
 }
 
+/* Review (67b88c9): a close whose submit the reactor's I/O pool refused fires its deferred at
+ * once without closing anything ("not queued: free() will close the pool", dbpool.c). free
+ * then takes that fired deferred for a close that waited its deadline: it waits 0 ms,
+ * cancels the calls still queued and returns EBUSY, instead of closing with the deadline and
+ * letting the calls already made finish (as a free without close does). */
+static void *open_gate_later(void *arg)
+{
+    gate2_t *g = arg;
+    struct timespec ts = {0, 100 * 1000000};
+    nanosleep(&ts, NULL);
+    sem_post(&g->open);
+    return NULL;
+}
+
+static void test_free_after_refused_close(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    weft_dbpool_options_t o;
+    weft_dbpool_options_init(&o);
+    o.max_connections = 1;
+    o.close_timeout_ms = 5000;
+    weft_dbpool_t *p = pool_with(r, &o);
+    if (!check(p != NULL))
+        return;
+    reset_table(r, p, "tx", "id INTEGER");
+    gate2_t g;
+    sem_init(&g.started, 0, 0);
+    sem_init(&g.open, 0, 0);
+    cap_t running, queued, closed;
+    cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
+    cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &queued);
+    while (sem_wait(&g.started) != 0)
+        ;
+    /* The I/O pool refuses the closer: the close fails at once, nothing is closed. */
+    weft_pool_t *io = weft_reactor_default_pool(r, WEFT_POOL_KIND_IO, NULL);
+    check_err(weft_pool_stop(io, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    cap_on(weft_dbpool_close(p, NULL), &closed);
+    check_int(closed.fired, ==, 1);
+    check(cap_failure(&closed) != NULL);
+    cap_free(&closed);
+    pthread_t th;
+    pthread_create(&th, NULL, open_gate_later, &g); /* the running call ends in 100 ms */
+    /* free is the close: the calls already made finish within close_timeout_ms. */
+    int rc = weft_dbpool_free(p);
+    check_err(rc, 0);
+    pthread_join(th, NULL);
+    cap_wait(r, &running);
+    check(cap_ok(&running));
+    cap_wait(r, &queued);
+    check(cap_ok(&queued)); /* not cancelled */
+    cap_free(&running);
+    cap_free(&queued);
+    while (rc == WEFT_EBUSY || rc == WEFT_ETIMEDOUT)
+        rc = weft_dbpool_free(p);
+    sem_destroy(&g.started);
+    sem_destroy(&g.open);
+    t_teardown(r);
+}
+
 static void test_free_deadline_once(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -949,6 +1011,9 @@ static void run_common_tests(void)
                                 "calls; free then refuses with EBUSY at once until the job ends");
     TEST(test_free_deadline_once(), "a free of an open pool waits its deadline once (ETIMEDOUT); "
                                     "later frees do not wait again (EBUSY) until the job ends");
+    TEST(test_free_after_refused_close(),
+         "a free after a close the I/O pool refused still closes with the deadline: the calls "
+         "already made finish");
     TEST(test_free_without_close(),
          "free of an open pool closes it, letting the calls already made finish");
     TEST(test_cancel_queued_call(), "cancelling a queued call fails it and it never runs");
