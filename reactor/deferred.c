@@ -589,7 +589,9 @@ static void run_chain(weft_deferred_t *self)
 }
 
 /* Twisted's _runCallbacks, for chains with hand-offs. self comes with a reference for the
- * stack. */
+ * stack, and is mid-run: run_plain has run its pairs up to a hand-off, so its first visit goes
+ * on whatever its callbacks did meanwhile (one pausing its own deferred does not stop the run
+ * it is in, as in Twisted); a later visit, after a hand-off, checks as usual. */
 static void run_stacked(weft_deferred_t *self)
 {
     run_stack_t s; /* no initialiser: zeroing inline_items on every run costs more than it saves */
@@ -597,11 +599,14 @@ static void run_stacked(weft_deferred_t *self)
     s.len = 0;
     s.cap = STACK_INLINE;
     stack_push(&s, self);
+    bool first = true;
 
     while (s.len > 0) {
         weft_deferred_t *cur = s.items[s.len - 1];
         bool finished = true;
-        if (cur->paused == 0 && !cur->waiting) {
+        bool go = first || (cur->paused == 0 && !cur->waiting);
+        first = false;
+        if (go) {
             while (cur->head < cur->n) {
                 pair_t p = cur->pairs[cur->head++];
                 if (cur->head == cur->n) {

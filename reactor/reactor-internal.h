@@ -138,6 +138,11 @@ struct weft_reactor_s {
      * loop shares (a read is handed to data_received at once, so one buffer is enough). */
     size_t net_objects;
     char *net_read_buf;
+    /* The gather buffer of the transport whose data_received runs (net_cork_owner), shared
+     * like the read buffer: an idle connection keeps none (reactor/net/transport.c). */
+    char *net_cork;
+    size_t net_cork_cap;
+    struct weft_transport_s *net_cork_owner;
 };
 
 #define WEFT__NO_INDEX UINT32_MAX

@@ -77,6 +77,7 @@ static void release_memory(weft_reactor_t *r)
     weft__time_release(r);
     weft__thread_calls_release(r);
     weft__free(r->net_read_buf);
+    weft__free(r->net_cork);
     weft__free(r);
 }
 

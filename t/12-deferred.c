@@ -650,6 +650,53 @@ static void test_pause_in_own_callback_does_not_stop_run(void)
     check_int(frees, ==, 1);
 }
 
+/* deferred.h: "A callback pausing its own deferred does not stop the rest of the current run
+ * (as in Twisted)": that includes a hand-off pair right after it (the stackless runner hands
+ * such a pair to the stacked one, which must not see the pause as a reason to stop). */
+static void test_pause_in_own_callback_then_chain(void)
+{
+    frees = 0;
+    rec_t got = {0};
+    weft_deferred_t *d = weft_deferred_new();
+    weft_deferred_t *target = weft_deferred_new();
+    check_err(weft_deferred_add_callback(target, rec_cb, &got), 0);
+    check_err(weft_deferred_add_callback(d, cb_pauses_self, d), 0);
+    check_err(weft_deferred_chain(d, target), 0);
+    check_err(weft_deferred_callback(d, new_int(5), count_free), 0);
+    check_int(got.calls, ==, 1); /* the rest of the run (the chain) went on */
+    check_int(got.value, ==, 5);
+    check(weft_deferred_called(target));
+    if (weft_deferred_paused(d))
+        check_err(weft_deferred_unpause(d), 0);
+    weft_deferred_unref(d);
+    weft_deferred_unref(target);
+    check_int(frees, ==, 1);
+}
+
+/* The same through a hand-off back to a waiting deferred: inner's own callback pauses inner;
+ * the CONTINUE pair to outer is the rest of that run (Twisted hands the result over). */
+static void test_pause_in_own_callback_then_continue(void)
+{
+    frees = 0;
+    rec_t got = {0};
+    weft_deferred_t *inner = weft_deferred_new();
+    weft_deferred_t *outer = weft_deferred_new();
+    check_err(weft_deferred_add_callback(inner, cb_pauses_self, inner), 0);
+    check_err(weft_deferred_add_callback(outer, cb_return_deferred, inner), 0);
+    check_err(weft_deferred_add_callback(outer, rec_cb, &got), 0);
+    check_err(weft_deferred_callback(outer, new_int(1), count_free), 0);
+    check(weft_deferred_waiting(outer));
+    check_err(weft_deferred_callback(inner, new_int(7), count_free), 0);
+    check_int(got.calls, ==, 1); /* outer resumed with inner's result */
+    check_int(got.value, ==, 7);
+    check(!weft_deferred_waiting(outer));
+    if (weft_deferred_paused(inner))
+        check_err(weft_deferred_unpause(inner), 0);
+    weft_deferred_unref(inner);
+    weft_deferred_unref(outer);
+    check_int(frees, ==, 2);
+}
+
 static void test_pause_is_a_counter(void)
 {
     reset();
@@ -1466,6 +1513,11 @@ int main(void)
          "carry as AlreadyCalledError");
     TEST(test_pause_in_own_callback_does_not_stop_run(),
          "a callback pausing its own deferred does not stop the rest of the current run");
+    TEST(test_pause_in_own_callback_then_chain(),
+         "a callback pausing its own deferred does not stop the run: a chained target fires");
+    TEST(test_pause_in_own_callback_then_continue(),
+         "a callback pausing its own deferred does not stop the run: the hand-off to the "
+         "deferred waiting on it happens");
     TEST(test_pause_is_a_counter(), "pause is a counter: the chain resumes at zero only");
     TEST(test_unpause_unfired_does_not_run(),
          "unpause to zero on an unfired deferred runs nothing");

@@ -701,6 +701,164 @@ static void test_abort_in_data_received_drops_gathered(void)
     burst(2);
 }
 
+#define BIG (8u << 20)
+#define MID 4000u
+
+/* The server side: data_received writes MID bytes (gathered), then lose_connection. That
+ * writes the gathered bytes, which cross the high-water mark, so pause_producing runs (still
+ * inside data_received) and writes "LAST": accepted, it must go out before the close. */
+typedef struct {
+    int calls, paused, lost;
+    int last_rc;
+    char *mid;
+} srv_t;
+
+static void srv_data(void *proto, weft_transport_t *t, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    srv_t *s = proto;
+    if (s->calls++ > 0)
+        return;
+    check_err(weft_transport_write(t, s->mid, MID), 0);
+    weft_transport_lose_connection(t);
+}
+
+static void srv_pause(void *proto, weft_transport_t *t)
+{
+    srv_t *s = proto;
+    s->paused++;
+    s->last_rc = weft_transport_write(t, "LAST", 4);
+}
+
+static void srv_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
+{
+    (void)t;
+    srv_t *s = proto;
+    s->lost++;
+    weft_failure_free(reason);
+}
+
+static const weft_protocol_ops_t srv_ops = {
+    .data_received = srv_data, .pause_producing = srv_pause, .connection_lost = srv_lost};
+
+static bool got_all(void *arg)
+{
+    const t_conn_t *c = arg;
+    return c->lost > 0;
+}
+
+static void test_write_in_pause_producing_during_lose_in_data_received(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    t_server_t s = {0};
+    t_conn_t c = {0};
+    pair(r, &s, &c);
+    weft_transport_t *st = s.conns[0].t;
+    srv_t sp = {.last_rc = 12345};
+    sp.mid = malloc(MID);
+    memset(sp.mid, 'm', MID);
+    char *big = malloc(BIG);
+    memset(big, 'b', BIG);
+    weft_transport_set_protocol(st, &srv_ops, &sp);
+    weft_transport_pause_reading(c.t); /* the client reads nothing for now */
+    check_err(weft_transport_set_water_marks(st, 1u << 30, 0), 0);
+    check_err(weft_transport_write(st, big, BIG), 0); /* fills the socket, the rest queued */
+    size_t p0 = weft_transport_pending(st);
+    check(p0 > 0);
+    /* The next MID bytes cross the mark. */
+    check_err(weft_transport_set_water_marks(st, p0 + MID / 2, 0), 0);
+    check_err(weft_transport_write(c.t, "go", 2), 0);
+    check(t_run_until_count(r, &sp.calls, 1));
+    check_int(sp.paused, ==, 1);
+    check_err(sp.last_rc, 0); /* the write in pause_producing was accepted ... */
+    check_err(weft_transport_resume_reading(c.t), 0);
+    check(t_run_until_fn(r, got_all, &c, 100000));
+    /* ... so it must arrive, after the MID bytes, before the clean close */
+    check_uint(c.len, ==, BIG + MID + 4);
+    check(c.len >= 4 && memcmp(c.data + c.len - 4, "LAST", 4) == 0);
+    check_ptr(c.lost_type, ==, &weft_connection_done_type);
+    t_run_until_count(r, &sp.lost, 1);
+    t_run_until_count(r, &s.conns[0].lost, 0);
+    t_server_stop(&s);
+    t_conn_reset(&c);
+    t_teardown(r);
+    free(big);
+    free(sp.mid);
+}
+
+/* A write inside data_received past the high-water mark pauses the producer at once, gathering
+ * or not. */
+
+typedef struct {
+    t_conn_t *rec;
+    int calls, pauses;
+    int paused_after[2]; /* pauses seen after each write */
+    size_t pending_after[2];
+} slow_t;
+
+static void slow_data(void *proto, weft_transport_t *t, const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    slow_t *b = proto;
+    if (b->calls++ > 0)
+        return;
+    check_err(weft_transport_write(t, "one ", 4), 0);
+    b->pending_after[0] = weft_transport_pending(t);
+    b->paused_after[0] = b->pauses;
+    check_err(weft_transport_write(t, "two three", 9), 0);
+    b->pending_after[1] = weft_transport_pending(t);
+    b->paused_after[1] = b->pauses;
+}
+
+static void slow_pause(void *proto, weft_transport_t *t)
+{
+    (void)t;
+    ((slow_t *)proto)->pauses++;
+}
+
+static void slow_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
+{
+    (void)t;
+    ((slow_t *)proto)->rec->lost++;
+    weft_failure_free(reason);
+}
+
+static const weft_protocol_ops_t slow_ops = {
+    .data_received = slow_data, .connection_lost = slow_lost, .pause_producing = slow_pause};
+
+static void test_pause_inside_data_received(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    t_server_t s = {0};
+    t_conn_t c = {0};
+    pair(r, &s, &c);
+    weft_transport_t *st = s.conns[0].t;
+    weft_transport_pause_reading(c.t); /* the client reads nothing: the kernel buffers fill */
+    static char fill[16384];
+    memset(fill, 'f', sizeof(fill));
+    for (int i = 0; i < 100000 && weft_transport_pending(st) == 0; i++)
+        check_err(weft_transport_write(st, fill, sizeof(fill)), 0);
+    size_t held = weft_transport_pending(st);
+    check_uint(held, >, 0);
+    check_int(s.conns[0].paused, ==, 0);
+    check_err(weft_transport_set_water_marks(st, held + 10, 0), 0);
+    slow_t b = {.rec = &s.conns[0]};
+    weft_transport_set_protocol(st, &slow_ops, &b);
+    check_err(weft_transport_write(c.t, "go", 2), 0);
+    check(t_run_until_count(r, &b.calls, 1));
+    check_uint(b.pending_after[1], ==, held + 13); /* past the high-water mark (held + 10) */
+    check_int(b.paused_after[0], ==, 0);
+    check_int(b.paused_after[1], ==, 1); /* the doc: a write past high_water pauses the producer */
+    weft_transport_abort_connection(c.t);
+    t_run_until_count(r, &c.lost, 1);
+    t_run_until_count(r, &s.conns[0].lost, 1);
+    t_server_stop(&s);
+    t_conn_reset(&c);
+    check(t_teardown(r));
+}
+
 static void test_options(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -821,6 +979,12 @@ int main(void)
          "lose_connection inside data_received sends what it wrote first, then closes cleanly");
     TEST(test_abort_in_data_received_drops_gathered(),
          "abort_connection inside data_received drops what it wrote and resets the peer");
+    TEST(test_write_in_pause_producing_during_lose_in_data_received(),
+         "a write accepted by pause_producing while lose_connection sends the gathered writes "
+         "(inside data_received) goes out before the close, not dropped");
+    TEST(test_pause_inside_data_received(),
+         "a write inside data_received that takes the pending bytes past high_water runs "
+         "pause_producing then, as it does outside");
     TEST(test_options(), "nodelay, keepalive and water marks are set or refused as documented");
     TEST(test_offload_after_disconnect(),
          "an offload finishing after its peer left gets WEFT_ECLOSED on write and is dropped "

@@ -1,7 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* A million jobs from eight threads, two of them pool workers: each runs and completes once. */
+/* A million jobs from eight threads, two of them pool workers: each runs and completes once;
+ * batches racing cancels and a stop: each accepted entry hooks once. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
+
+#include <weft/error.h>
+#include <weft/threadpool.h>
 
 #include "pool-helpers.h"
 #include "tap.h"
@@ -208,11 +215,126 @@ static void test_cancel_races(void)
     free(r.hooks);
 }
 
+/* Batches (weft_pool_submit_batch: records taken and queued in two holds of the lock) against
+ * concurrent cancels and a stop: every accepted entry hooks exactly once, refused ones never. */
+#define BT_NB     150
+#define BT_ROUNDS 60
+
+static atomic_int bt_hooks, bt_accepted;
+static _Atomic weft_job_id_t bt_ids[256];
+static atomic_bool bt_done;
+
+static void bt_nop(void *arg)
+{
+    (void)arg;
+}
+
+static void bt_hook(void *arg, int status)
+{
+    (void)arg;
+    (void)status;
+    atomic_fetch_add(&bt_hooks, 1);
+}
+
+typedef struct {
+    weft_pool_t *pool;
+    int refused_closed;
+} sub_t;
+
+static void *bt_submitter(void *arg)
+{
+    sub_t *s = arg;
+    weft_pool_batch_job_t jobs[BT_NB];
+    for (int round = 0; round < BT_ROUNDS; round++) {
+        for (int i = 0; i < BT_NB; i++)
+            jobs[i] = (weft_pool_batch_job_t){.fn = bt_nop,
+                                              .done = bt_hook,
+                                              .arg = NULL,
+                                              .start_timeout_ms = (i % 3 == 0) ? 1000 : 0};
+        size_t q = weft_pool_submit_batch(s->pool, jobs, BT_NB);
+        size_t seen = 0;
+        for (int i = 0; i < BT_NB; i++) {
+            if (jobs[i].rc == 0) {
+                seen++;
+                atomic_store(&bt_ids[(round * BT_NB + i) & 255], jobs[i].id);
+            } else if (jobs[i].rc == WEFT_ECLOSED) {
+                s->refused_closed++;
+            }
+        }
+        if (seen != q)
+            diag("batch returned %zu but %zu entries have rc 0", q, seen);
+        atomic_fetch_add(&bt_accepted, (int)seen);
+    }
+    return NULL;
+}
+
+static void *bt_canceller(void *arg)
+{
+    weft_pool_t *pool = arg;
+    unsigned k = 0;
+    while (!atomic_load(&bt_done)) {
+        weft_job_id_t id = atomic_load(&bt_ids[k++ & 255]);
+        if (id != 0) {
+            int rc = weft_pool_cancel(pool, id);
+            (void)rc;
+        }
+    }
+    return NULL;
+}
+
+static void bt_run(bool stop_midway)
+{
+    atomic_store(&bt_hooks, 0);
+    atomic_store(&bt_accepted, 0);
+    atomic_store(&bt_done, false);
+    for (int i = 0; i < 256; i++)
+        atomic_store(&bt_ids[i], 0);
+    weft_pool_options_t o;
+    weft_pool_options_init(&o);
+    o.max_threads = 2;
+    o.queue_limit = 200;
+    weft_pool_t *pool = weft_pool_new(&o, NULL);
+    if (!check(pool != NULL))
+        return;
+    sub_t s1 = {pool, 0}, s2 = {pool, 0};
+    pthread_t a, b, c;
+    pthread_create(&a, NULL, bt_submitter, &s1);
+    pthread_create(&b, NULL, bt_submitter, &s2);
+    pthread_create(&c, NULL, bt_canceller, pool);
+    if (stop_midway) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        check_err(weft_pool_stop(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    }
+    pthread_join(a, NULL);
+    pthread_join(b, NULL);
+    atomic_store(&bt_done, true);
+    pthread_join(c, NULL);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&bt_hooks), ==, atomic_load(&bt_accepted));
+    diag("accepted %d, refused closed %d", atomic_load(&bt_accepted),
+         s1.refused_closed + s2.refused_closed);
+}
+
+static void test_batches_with_cancels(void)
+{
+    bt_run(false);
+}
+
+static void test_batches_with_cancels_and_stop(void)
+{
+    bt_run(true);
+}
+
 int main(void)
 {
     TEST(test_million_jobs(),
          "1M jobs from 8 threads (2 of them workers) each run once and complete once");
     TEST(test_cancel_races(),
          "cancels racing with workers: every job runs or is cancelled, its hook runs once");
+    TEST(test_batches_with_cancels(),
+         "two batch submitters and a canceller: every accepted entry hooks exactly once");
+    TEST(test_batches_with_cancels_and_stop(),
+         "the same with a stop midway: accepted entries hook once, the rest are refused");
     return done_testing();
 }

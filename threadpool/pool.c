@@ -793,14 +793,25 @@ static size_t submit_slice(weft_pool_t *pool, weft_pool_batch_job_t *jobs, size_
 {
     weft__job_t *recs[SLICE];
     pthread_mutex_lock(&pool->mu);
+    size_t room = pool->queued < pool->queue_limit ? pool->queue_limit - pool->queued : 0;
     for (size_t i = 0; i < n; i++) {
         jobs[i].id = 0;
         jobs[i].rc = 0;
         recs[i] = NULL;
-        if (jobs[i].fn == NULL)
+        /* Refusals first, as weft_pool_submit_ex gives them, then a record (the queueing
+         * below checks closed and the limit again: they may change in between). */
+        if (jobs[i].fn == NULL) {
             jobs[i].rc = WEFT_EINVAL;
-        else if ((recs[i] = take_job_locked(pool)) == NULL)
+        } else if (pool->closed) {
+            jobs[i].rc = WEFT_ECLOSED;
+        } else if (room == 0) {
+            pool->rejected++;
+            jobs[i].rc = WEFT_EOVERLOAD;
+        } else if ((recs[i] = take_job_locked(pool)) == NULL) {
             jobs[i].rc = WEFT_ENOMEM;
+        } else {
+            room--;
+        }
     }
     pthread_mutex_unlock(&pool->mu);
 

@@ -153,12 +153,12 @@ typedef struct {
 } weft_pool_batch_job_t;
 
 /*
- * Queues the n jobs of the array under one acquisition of the pool's lock, in order, as n
- * calls of weft_pool_submit_ex would (never waiting for room: a job that finds the queue full
- * gets WEFT_EOVERLOAD). Each entry says how it went in rc; an entry with rc 0 gets its hook
- * called exactly once, one with an error never. Made for a submitter that gathers the jobs of
- * one loop iteration (the bridge does): it pays for the lock, and for the cache lines the
- * workers share, once per batch. jobs is borrowed for the call. Thread: any.
+ * Queues the n jobs of the array in order, as n calls of weft_pool_submit_ex would (never
+ * waiting for room: a job that finds the queue full gets WEFT_EOVERLOAD). Each entry says how
+ * it went in rc; an entry with rc 0 gets its hook called exactly once, one with an error never.
+ * Made for a submitter that gathers the jobs of one loop iteration (the bridge does): each
+ * slice of 64 takes the pool's lock twice, briefly (records, then queueing; the records are
+ * filled in between without it), not once per job. jobs is borrowed for the call. Thread: any.
  * Returns: how many entries were queued (rc 0); 0 for n == 0; with a NULL pool every entry
  * gets WEFT_EINVAL.
  */

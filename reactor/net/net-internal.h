@@ -50,12 +50,11 @@ struct weft_transport_s {
     bool write_shut;     /* the shutdown completed */
     bool shutting;       /* uv_shutdown issued */
     bool producer_paused;
-    bool abort;     /* close with RST */
-    bool corked;    /* data_received runs: writes are gathered in cork (see cork_take) */
-    size_t pending; /* bytes in write requests not yet completed */
-    char *cork;     /* gathered writes, written when data_received returns */
-    size_t cork_len, cork_cap;
-    size_t nreqs; /* write requests outstanding */
+    bool abort;      /* close with RST */
+    bool corked;     /* data_received runs: writes are gathered in cork (see cork_take) */
+    size_t pending;  /* bytes in write requests not yet completed */
+    size_t cork_len; /* bytes gathered in r->net_cork (this transport is its owner) */
+    size_t nreqs;    /* write requests outstanding */
     size_t high_water, low_water;
     weft_failure_t *reason; /* why it closes: handed to connection_lost */
     unsigned refs;          /* 1 for the connection + weft_transport_ref's */

@@ -9,11 +9,14 @@
  * Writes: with nothing queued, a write goes straight to the kernel (uv_try_write), with no
  * allocation; the rest is queued as one uv_write request that carries a copy (or the caller's
  * owned buffer). While the transport's own data_received runs, writes (up to CORK_MAX in all)
- * are gathered in its cork buffer and written when it returns, so that a protocol answering
- * each of many pipelined messages makes one system call for them, not one each; a close asked
- * for meanwhile writes the cork first, an abort drops it. `pending` counts bytes in requests; the
- * push producer (the protocol's pause_producing / resume_producing) follows it against the water
- * marks.
+ * are gathered and written when it returns, so that a protocol answering each of many
+ * pipelined messages makes one system call for them, not one each; a close asked for
+ * meanwhile writes them first, an abort drops them. They gather in one buffer per reactor
+ * (r->net_cork: one data_received runs at a time), so an idle connection holds none; and not
+ * while the transport has a queue (a slow peer) or past its high-water mark, so that
+ * pause_producing comes from the write that crosses it, as without gathering. `pending` counts
+ * bytes in requests; the push producer (the protocol's pause_producing / resume_producing) follows
+ * it against the water marks.
  *
  * States: CONNECTING -> OPEN -> (CLOSING: flushing after lose_connection) -> CLOSED (uv_close
  * issued). Every operation but ref/unref checks the state, so a late caller (an offload
@@ -102,7 +105,6 @@ static void release(weft_transport_t *t)
 {
     weft_reactor_t *r = t->r;
     weft_failure_free(t->reason);
-    weft__free(t->cork);
     weft__free(t);
     WEFT_ASSERT(r->net_objects > 0);
     r->net_objects--;
@@ -366,10 +368,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (t->state != T_OPEN)
             return;
         touch(t);
-        t->corked = true;
-        WEFT__DISPATCH(t->r, t->ops.data_received(t->proto, t, buf->base, (size_t)nread));
-        t->corked = false;
-        cork_flush(t);
+        weft_reactor_t *r = t->r;
+        bool gather = r->net_cork_owner == NULL;
+        if (gather) {
+            r->net_cork_owner = t;
+            t->corked = true;
+        }
+        WEFT__DISPATCH(r, t->ops.data_received(t->proto, t, buf->base, (size_t)nread));
+        if (gather) {
+            t->corked = false;
+            cork_flush(t);
+            r->net_cork_owner = NULL;
+        }
         return;
     }
     if (nread == 0)
@@ -539,8 +549,8 @@ static int send_copy(weft_transport_t *t, const char *data, size_t len)
     return queue(t, w, uv_buf_init(w->data, (unsigned)rest));
 }
 
-/* Writes what the cork holds. A failure closes the transport: the writes it holds were
- * accepted already, so they cannot be refused now. */
+/* Writes what was gathered. A failure closes the transport: the writes were accepted already,
+ * so they cannot be refused now. */
 static void cork_flush(weft_transport_t *t)
 {
     size_t n = t->cork_len;
@@ -549,37 +559,45 @@ static void cork_flush(weft_transport_t *t)
     t->cork_len = 0;
     if (t->state != T_OPEN)
         return;
-    int rc = send_copy(t, t->cork, n);
+    /* Not gathering meanwhile: a write from pause_producing, which the queueing may call, goes
+     * out after these bytes, not into a buffer a close is about to drop. */
+    bool corked = t->corked;
+    t->corked = false;
+    int rc = send_copy(t, t->r->net_cork, n);
+    t->corked = corked;
     if (rc != 0 && t->state != T_CLOSED)
         weft__transport_close(t, weft_failure_from_code(rc, "writing gathered data"));
 }
 
-/* Gathers the bytes of iov (total in all) in the cork while data_received runs. Returns false
- * when they are to be written now instead, after whatever the cork held: outside
- * data_received, past CORK_MAX, or out of memory. */
+/* Gathers the bytes of iov (total in all) while data_received runs. Returns false when they
+ * are to be written now instead, after whatever was gathered: outside data_received, behind
+ * a queue or past the high-water mark (the write path then pauses the producer), past
+ * CORK_MAX, or out of memory. */
 static bool cork_take(weft_transport_t *t, const weft_iovec_t *iov, size_t n, size_t total)
 {
     if (!t->corked)
         return false;
-    if (t->cork_len + total > CORK_MAX) {
+    weft_reactor_t *r = t->r;
+    if (t->nreqs > 0 || t->cork_len + total > CORK_MAX ||
+        t->pending + t->cork_len + total > t->high_water) {
         cork_flush(t);
         return false;
     }
-    if (t->cork_len + total > t->cork_cap) {
-        size_t cap = t->cork_cap ? t->cork_cap : 4096;
+    if (t->cork_len + total > r->net_cork_cap) {
+        size_t cap = r->net_cork_cap ? r->net_cork_cap : 4096;
         while (cap < t->cork_len + total)
             cap *= 2;
-        char *p = weft__realloc(t->cork, cap);
+        char *p = weft__realloc(r->net_cork, cap);
         if (p == NULL) {
             cork_flush(t);
             return false;
         }
-        t->cork = p;
-        t->cork_cap = cap;
+        r->net_cork = p;
+        r->net_cork_cap = cap;
     }
     for (size_t i = 0; i < n; i++) {
         if (iov[i].len > 0)
-            memcpy(t->cork + t->cork_len, iov[i].base, iov[i].len);
+            memcpy(r->net_cork + t->cork_len, iov[i].base, iov[i].len);
         t->cork_len += iov[i].len;
     }
     return true;

@@ -97,14 +97,19 @@ static void count_sent(web_conn_t *c, size_t n)
         st->write_buffer_peak = pending;
 }
 
-/* Writes the gathered answers. */
+/* Writes the answers gathered for c, if it is the site buffer's owner, and gives the buffer
+ * up. */
 static int flush(web_conn_t *c)
 {
-    if (c->out.len == 0)
+    weft_site_t *site = c->site;
+    if (site->out_owner != c)
         return 0;
-    size_t n = c->out.len;
-    c->out.len = 0;
-    int rc = weft_transport_write(c->t, c->out.data, n);
+    site->out_owner = NULL;
+    size_t n = site->out.len;
+    site->out.len = 0;
+    if (n == 0 || c->lost)
+        return 0;
+    int rc = weft_transport_write(c->t, site->out.data, n);
     if (rc == 0)
         count_sent(c, n);
     return rc;
@@ -115,18 +120,25 @@ static int flush(web_conn_t *c)
  * answers at once, as most do) have their answers gathered and written together when
  * process() is done: one system call for a read's worth of requests instead of one each, as
  * Twisted's transport buffers what is written during a reactor turn. An answer finished later
- * (after an offload, say) is written at once, after anything gathered.
+ * (after an offload, say) is written at once, after anything gathered. The site has one
+ * buffer: a connection whose process() runs inside another's (a render finishing another
+ * connection's request) writes directly.
  */
 int web_conn_write(web_conn_t *c, const weft_iovec_t *iov, size_t n, size_t total)
 {
-    if (c->corked && c->out.len + total <= WEB_CORK_BYTES) {
-        size_t before = c->out.len;
+    weft_site_t *site = c->site;
+    web_buf_t *out = &site->out;
+    if (c->corked && (site->out_owner == NULL || site->out_owner == c) &&
+        out->len + total <= WEB_CORK_BYTES) {
+        size_t before = out->len;
         size_t i = 0;
-        while (i < n && web_buf_append(&c->out, iov[i].base, iov[i].len) == 0)
+        while (i < n && web_buf_append(out, iov[i].base, iov[i].len) == 0)
             i++;
-        if (i == n)
+        if (i == n) {
+            site->out_owner = c;
             return 0;
-        c->out.len = before; /* out of memory: write them directly below */
+        }
+        out->len = before; /* out of memory: write them directly below */
     }
     int rc = flush(c);
     if (rc != 0)
@@ -413,12 +425,11 @@ static void process(web_conn_t *c)
         (void)rc; /* on failure the connection is lost, and connection_lost says so */
     }
     c->corked = false;
-    if (!c->lost)
-        flush(c);
+    int rc = flush(c);
+    (void)rc; /* on failure the connection is lost, and connection_lost says so */
     c->processing = false;
     if (c->lost) {
         web_buf_free(&c->in);
-        web_buf_free(&c->out);
         free(c);
     }
 }
@@ -503,7 +514,6 @@ static void conn_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
     web_site_conn_gone(c->site, c);
     if (!c->processing) {
         web_buf_free(&c->in);
-        web_buf_free(&c->out);
         free(c);
     }
 }

@@ -631,11 +631,20 @@ void web_request_client_gone(weft_request_t *req)
     req->gone = true;
     req->conn = NULL;
     req->site->stats.clients_gone++;
+    /* Held while notify_finish's errbacks run: one may finish (and so release) req, which is
+     * then released here, after the producer is stopped. */
+    bool held = req->in_render;
+    req->in_render = true;
     fire_notify(req, false);
     weft_request_stop_cb stop = req->stop;
     void *arg = req->producer_arg;
     bool had = req->produce != NULL;
     weft_request_unregister_producer(req);
+    req->in_render = held;
+    if (!held && req->finished) {
+        web_request_release(req); /* an errback finished it; the producer is not told twice */
+        return;
+    }
     if (had && stop != NULL)
         stop(req, arg); /* last: it may finish (and so release) req */
 }

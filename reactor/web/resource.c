@@ -190,6 +190,10 @@ static weft_resource_t *child_of(weft_resource_t *res, const char *name, size_t 
     if (child == NULL || child->has_parent)
         return child;
     if (child->request_owned) {
+        /* This request's already (a catch-all returning itself, Twisted's `return self`). */
+        for (size_t i = 0; i < req->nowned; i++)
+            if (req->owned[i] == child)
+                return child;
         weft_log(WEFT_LOG_ERROR, "http",
                  "get_child returned a resource another request holds (for %s)",
                  weft_request_path(req));

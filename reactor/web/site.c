@@ -134,6 +134,7 @@ int weft_site_free(weft_site_t *site)
         return rc;
     weft_resource_free(site->root);
     web_request_free_list(site);
+    web_buf_free(&site->out);
     free(site);
     return 0;
 }

@@ -127,8 +127,7 @@ struct web_conn_s {
     double deadline; /* when the timer_kind's reaction is due */
     double timer_at; /* when the armed delayed call runs */
     size_t dropped;  /* bytes dropped while closing */
-    web_buf_t out;   /* answers gathered while corked, written in one go (web_conn_write) */
-    bool corked;     /* process() runs: answers finished now wait in out */
+    bool corked;     /* process() runs: answers finished now are gathered (web_conn_write) */
     char peer[64];
 };
 
@@ -142,6 +141,11 @@ struct weft_site_s {
     size_t nfree_requests;
     bool closing;
     weft_site_stats_t stats;
+    /* Answers gathered for out_owner while its process() runs (web_conn_write): one buffer
+     * for the site, as one connection's process() gathers at a time, so an idle connection
+     * holds none. */
+    web_buf_t out;
+    web_conn_t *out_owner;
     time_t date_sec;
     char date[40];
 };

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Review of the web changes (issue-12-web2, gathered pipelined answers, transport cork):
- * failing reproductions. */
+/* HTTP lifetimes: what an idle kept-alive connection keeps, a request finished from its
+ * notify_finish errback when the client leaves, a get_child resource returning itself. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +119,8 @@ static void test_dynamic_self(void)
     teardown(&f);
 }
 
-
-/* ---------------------------------------------------------------- memory an idle connection keeps */
+/* ---------------------------------------------------------------- memory an idle connection keeps
+ */
 
 static int tiny_get(weft_request_t *req, void *ctx)
 {
@@ -186,7 +186,8 @@ static void test_idle_memory(void)
     teardown(&f);
 }
 
-/* ---------------------------------------------------------------- notify_finish's errback finishes */
+/* ---------------------------------------------------------------- notify_finish's errback finishes
+ */
 
 static int nf_lost_runs;
 
@@ -237,84 +238,6 @@ static void test_notify_finish_on_loss(void)
     teardown(&f);
 }
 
-/* ---------------------------------------------------------------- the push producer inside data_received */
-
-typedef struct {
-    t_conn_t *rec;
-    int calls, pauses;
-    int paused_after[2]; /* pauses seen after each write */
-    size_t pending_after[2];
-} slow_t;
-
-static void slow_data(void *proto, weft_transport_t *t, const char *data, size_t len)
-{
-    (void)data;
-    (void)len;
-    slow_t *b = proto;
-    if (b->calls++ > 0)
-        return;
-    check_err(weft_transport_write(t, "one ", 4), 0);
-    b->pending_after[0] = weft_transport_pending(t);
-    b->paused_after[0] = b->pauses;
-    check_err(weft_transport_write(t, "two three", 9), 0);
-    b->pending_after[1] = weft_transport_pending(t);
-    b->paused_after[1] = b->pauses;
-}
-
-static void slow_pause(void *proto, weft_transport_t *t)
-{
-    (void)t;
-    ((slow_t *)proto)->pauses++;
-}
-
-static void slow_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
-{
-    (void)t;
-    ((slow_t *)proto)->rec->lost++;
-    weft_failure_free(reason);
-}
-
-static const weft_protocol_ops_t slow_ops = {
-    .data_received = slow_data, .connection_lost = slow_lost, .pause_producing = slow_pause};
-
-static bool one_conn(void *arg)
-{
-    return ((t_server_t *)arg)->nconns == 1 && ((t_server_t *)arg)->conns[0].made == 1;
-}
-
-static void test_pause_inside_data_received(void)
-{
-    weft_reactor_t *r = t_reactor(false);
-    t_server_t s = {0};
-    t_conn_t c = {0};
-    t_server_start(&s, r, NULL);
-    if (!t_connect(r, s.port, &c) || !t_run_until_fn(r, one_conn, &s, 1000))
-        bail_out("pair");
-    weft_transport_t *st = s.conns[0].t;
-    weft_transport_pause_reading(c.t); /* the client reads nothing: the kernel buffers fill */
-    static char fill[16384];
-    memset(fill, 'f', sizeof(fill));
-    for (int i = 0; i < 100000 && weft_transport_pending(st) == 0; i++)
-        check_err(weft_transport_write(st, fill, sizeof(fill)), 0);
-    size_t held = weft_transport_pending(st);
-    check_uint(held, >, 0);
-    check_int(s.conns[0].paused, ==, 0);
-    check_err(weft_transport_set_water_marks(st, held + 10, 0), 0);
-    slow_t b = {.rec = &s.conns[0]};
-    weft_transport_set_protocol(st, &slow_ops, &b);
-    check_err(weft_transport_write(c.t, "go", 2), 0);
-    check(t_run_until_count(r, &b.calls, 1));
-    check_uint(b.pending_after[1], ==, held + 13); /* past the high-water mark (held + 10) */
-    check_int(b.paused_after[0], ==, 0);
-    check_int(b.paused_after[1], ==, 1); /* the doc: a write past high_water pauses the producer */
-    weft_transport_abort_connection(c.t);
-    t_run_until_count(r, &c.lost, 1);
-    t_run_until_count(r, &s.conns[0].lost, 1);
-    t_server_stop(&s);
-    t_conn_reset(&c);
-    check(t_teardown(r));
-}
-
 int main(void)
 {
     if (weft_log_set_component_level("http", WEFT_LOG_WARN) != 0)
@@ -324,10 +247,8 @@ int main(void)
                               "catch-all) answers deeper paths, not 500");
     TEST(test_idle_memory(), "an idle kept-alive connection does not keep the buffers of its last "
                              "answer");
-    TEST(test_notify_finish_on_loss(), "a notify_finish errback that finishes the request when "
-                                       "the client leaves (web_request_client_gone: no use after free)");
-    TEST(test_pause_inside_data_received(), "a write inside data_received that takes the pending "
-                                            "bytes past high_water runs pause_producing then, as "
-                                            "doc/api/tcp.md says");
+    TEST(test_notify_finish_on_loss(),
+         "a notify_finish errback that finishes the request when "
+         "the client leaves (web_request_client_gone: no use after free)");
     return done_testing();
 }
