@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include <weft/error.h>
 #include <weft/framed.h>
 #include <weft/log.h>
@@ -432,6 +434,42 @@ static void test_stop_always_bounded(void)
     stop_always_case(WEFT_FRAMING_INT32);
 }
 
+/* A libuv check handle runs after the I/O callbacks of the same loop pass: aborting there
+ * closes the connection (connection_lost, the framed protocol's release) before the next
+ * pass, while the parsing of the frames a stop left is still due. */
+static void abort_after_first_frame(uv_check_t *h)
+{
+    fsrv_t *s = h->data;
+    if (s->frames == 1 && s->fp != NULL && s->lost == 0 &&
+        weft_transport_is_connected(weft_framed_transport(s->fp)))
+        weft_transport_abort_connection(weft_framed_transport(s->fp));
+}
+
+static void test_lost_while_stopped(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    fsrv_t s = {0};
+    fsrv_start(r, &s, WEFT_FRAMING_LINE);
+    s.stop_always = true;
+    t_conn_t c = {0};
+    if (!check(t_connect(r, s.port, &c)))
+        return;
+    uv_check_t chk;
+    uv_check_init(weft_reactor_get_uv_loop(r), &chk);
+    chk.data = &s;
+    uv_check_start(&chk, abort_after_first_frame);
+    check_err(weft_transport_write(c.t, "a\r\nb\r\nc\r\n", 9), 0);
+    for (int i = 0; i < 100000 && s.lost == 0; i++)
+        weft_reactor_run_once_nowait(r);
+    check_int(s.lost, ==, 1);
+    check_int(s.frames, ==, 1); /* b and c are never delivered to a protocol that is gone */
+    uv_close((uv_handle_t *)&chk, NULL);
+    for (int i = 0; i < 3; i++)
+        weft_reactor_run_once_nowait(r);
+    finish(r, &c, &s);
+    t_teardown(r);
+}
+
 /* ---------------------------------------------------------------- a framed client */
 
 typedef struct {
@@ -604,6 +642,8 @@ int main(void)
          "a frame callback that always returns stop holds no more than max_length plus framing "
          "plus one read of unparsed input, and every frame still arrives (lines, netstrings, "
          "Int32)");
+    TEST(test_lost_while_stopped(), "a framed protocol whose connection is lost while the frames "
+                                    "a stop left wait delivers none of them and is released");
     TEST(test_producer_forwarded(), "a framed protocol hears its connection's pause_producing "
                                     "and resume_producing");
     TEST(test_int8_send_limit(), "an Int8 client refuses a 256-byte string and sends 255 bytes");
