@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include <weft/error.h>
 #include <weft/framed.h>
 #include <weft/log.h>
@@ -22,6 +24,8 @@
 typedef struct {
     weft_framed_options_t opts;
     bool custom_bad;
+    bool stop_always;     /* every frame callback returns stop */
+    size_t most_buffered; /* the most weft_framed_buffered seen in a frame callback */
     int frames, bad, lost, made;
     int bad_code;
     char last[256];
@@ -36,6 +40,12 @@ static int s_frame(void *ctx, weft_framed_t *fp, const char *data, size_t len)
     fsrv_t *s = ctx;
     s->frames++;
     snprintf(s->last, sizeof(s->last), "%.*s", (int)len, data);
+    if (s->stop_always) {
+        size_t b = weft_framed_buffered(fp);
+        if (b > s->most_buffered)
+            s->most_buffered = b;
+        return 1;
+    }
     if (len == 4 && memcmp(data, "QUIT", 4) == 0) {
         weft_transport_lose_connection(weft_framed_transport(fp));
         return 0;
@@ -372,6 +382,94 @@ static void test_pause_wiring(void)
     t_teardown(r);
 }
 
+/* A protocol whose frame callback returns stop every time, while the peer sends 1.1 MB of
+ * 900-byte frames at once (max_length 1000): the unparsed input stays under max_length plus
+ * the framing plus one read (64 KiB), and every frame is still delivered. */
+static void stop_always_case(weft_framing_t framing)
+{
+    enum { N = 1200, PAYLOAD = 900, MAX = 1000 };
+    weft_reactor_t *r = t_reactor(false);
+    fsrv_t s = {0};
+    fsrv_start(r, &s, framing);
+    s.opts.max_length = MAX;
+    s.stop_always = true;
+    t_conn_t c = {0};
+    if (!check(t_connect(r, s.port, &c)))
+        return;
+    size_t cap = (size_t)N * (PAYLOAD + 32), len = 0;
+    char *in = malloc(cap);
+    for (int i = 0; i < N; i++) {
+        char payload[PAYLOAD];
+        memset(payload, 'a' + i % 26, sizeof(payload));
+        if (framing == WEFT_FRAMING_LINE) {
+            memcpy(in + len, payload, PAYLOAD);
+            memcpy(in + len + PAYLOAD, "\r\n", 2);
+            len += PAYLOAD + 2;
+        } else if (framing == WEFT_FRAMING_NETSTRING) {
+            len += weft_netstring_prefix(in + len, PAYLOAD);
+            memcpy(in + len, payload, PAYLOAD);
+            in[len + PAYLOAD] = ',';
+            len += PAYLOAD + 1;
+        } else {
+            check_err(weft_intn_prefix(4, PAYLOAD, (unsigned char *)in + len), 0);
+            memcpy(in + len + 4, payload, PAYLOAD);
+            len += 4 + PAYLOAD;
+        }
+    }
+    check_err(weft_transport_write(c.t, in, len), 0);
+    free(in);
+    for (int i = 0; i < 200000 && s.frames < N && s.lost == 0; i++)
+        weft_reactor_run_once_nowait(r);
+    check_int(s.frames, ==, N);
+    check_uint(s.most_buffered, <=, (size_t)MAX + WEFT_NETSTRING_PREFIX_MAX + 1 + 65536);
+    check_int(s.lost, ==, 0);
+    finish(r, &c, &s);
+    t_teardown(r);
+}
+
+static void test_stop_always_bounded(void)
+{
+    stop_always_case(WEFT_FRAMING_LINE);
+    stop_always_case(WEFT_FRAMING_NETSTRING);
+    stop_always_case(WEFT_FRAMING_INT32);
+}
+
+/* A libuv check handle runs after the I/O callbacks of the same loop pass: aborting there
+ * closes the connection (connection_lost, the framed protocol's release) before the next
+ * pass, while the parsing of the frames a stop left is still due. */
+static void abort_after_first_frame(uv_check_t *h)
+{
+    fsrv_t *s = h->data;
+    if (s->frames == 1 && s->fp != NULL && s->lost == 0 &&
+        weft_transport_is_connected(weft_framed_transport(s->fp)))
+        weft_transport_abort_connection(weft_framed_transport(s->fp));
+}
+
+static void test_lost_while_stopped(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    fsrv_t s = {0};
+    fsrv_start(r, &s, WEFT_FRAMING_LINE);
+    s.stop_always = true;
+    t_conn_t c = {0};
+    if (!check(t_connect(r, s.port, &c)))
+        return;
+    uv_check_t chk;
+    uv_check_init(weft_reactor_get_uv_loop(r), &chk);
+    chk.data = &s;
+    uv_check_start(&chk, abort_after_first_frame);
+    check_err(weft_transport_write(c.t, "a\r\nb\r\nc\r\n", 9), 0);
+    for (int i = 0; i < 100000 && s.lost == 0; i++)
+        weft_reactor_run_once_nowait(r);
+    check_int(s.lost, ==, 1);
+    check_int(s.frames, ==, 1); /* b and c are never delivered to a protocol that is gone */
+    uv_close((uv_handle_t *)&chk, NULL);
+    for (int i = 0; i < 3; i++)
+        weft_reactor_run_once_nowait(r);
+    finish(r, &c, &s);
+    t_teardown(r);
+}
+
 /* ---------------------------------------------------------------- a framed client */
 
 typedef struct {
@@ -540,6 +638,12 @@ int main(void)
     TEST(test_raw_mode(), "set_raw_mode inside a line hands the rest of the chunk over raw");
     TEST(test_pause_wiring(), "pausing a framed protocol stops transport reading; resume "
                               "delivers the buffered frames and reads again");
+    TEST(test_stop_always_bounded(),
+         "a frame callback that always returns stop holds no more than max_length plus framing "
+         "plus one read of unparsed input, and every frame still arrives (lines, netstrings, "
+         "Int32)");
+    TEST(test_lost_while_stopped(), "a framed protocol whose connection is lost while the frames "
+                                    "a stop left wait delivers none of them and is released");
     TEST(test_producer_forwarded(), "a framed protocol hears its connection's pause_producing "
                                     "and resume_producing");
     TEST(test_int8_send_limit(), "an Int8 client refuses a 256-byte string and sends 255 bytes");

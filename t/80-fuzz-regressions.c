@@ -17,8 +17,7 @@
  * Each input is also replayed cut short at every length up to 256 bytes (a fuzzer's inputs are
  * scripts, and their prefixes are scripts too).
  *
- * A new harness (the HTTP request path's, t/fuzz/http.c, goes here) adds one row to harnesses[]
- * and its declaration to fuzz.h.
+ * A new harness adds one row to harnesses[] and its declaration to fuzz.h.
  */
 
 typedef int (*entry_fn)(const uint8_t *data, size_t size);
@@ -27,10 +26,8 @@ static const struct {
     const char *name;
     entry_fn one;
 } harnesses[] = {
-    {"line", fuzz_line_one},
-    {"netstring", fuzz_netstring_one},
-    {"intn", fuzz_intn_one},
-    {"config", fuzz_config_one},
+    {"line", fuzz_line_one},     {"netstring", fuzz_netstring_one}, {"intn", fuzz_intn_one},
+    {"config", fuzz_config_one}, {"http", fuzz_http_one},
 };
 
 /* Reads a whole file into an owned buffer. */

@@ -8,12 +8,22 @@
  * Line frames also stop parsing once the transport is disconnecting, as Twisted's
  * LineReceiver does (its IntN and netstring receivers do not check). connection_lost (from the
  * transport's close callback, never inside a feed) hands over the reason and frees everything.
+ *
+ * Stop and bounded input. A frame callback that returns stop leaves the rest buffered, and
+ * every read appends a chunk: a protocol that kept stopping would buffer all the peer sends,
+ * and a stop on the last frames of a burst would leave them waiting for a read that may never
+ * come. So a stop yields to the loop: the rest is parsed on the next loop pass (drain, one
+ * call_soon per stop); and while more than hold_at bytes (one frame at max_length plus its
+ * framing) are unparsed, the transport stops reading (held) until the backlog is back under
+ * it. A protocol freed while a drain is due keeps its shell (released) until the drain runs
+ * and frees it.
  */
 #include <string.h>
 
 #include <weft/error.h>
 #include <weft/framed.h>
 #include <weft/log.h>
+#include <weft/time.h>
 
 #include "../../common/alloc-internal.h"
 
@@ -28,7 +38,12 @@ struct weft_framed_s {
     void *ctx;
     weft_transport_t *t;
     unsigned prefix; /* IntN: 4, 2 or 1 */
-    bool paused;
+    size_t hold_at;  /* unparsed bytes over which reading stops */
+    bool paused;     /* weft_framed_pause */
+    bool held;       /* reading stopped for the backlog */
+    bool stopped;    /* the last frame callback of this feed returned stop */
+    bool drain_due;  /* a call_soon of drain() is pending */
+    bool released;   /* freed while drain_due: drain() frees the shell */
 };
 
 void weft_framed_options_init(weft_framed_options_t *opts)
@@ -62,6 +77,7 @@ static int on_line(void *ctx, const char *line, size_t len)
 {
     weft_framed_t *fp = ctx;
     int rc = fp->ops.frame_received(fp->ctx, fp, line, len);
+    fp->stopped = rc != 0;
     /* Twisted's LineReceiver stops once the transport is disconnecting. */
     return rc != 0 || fp->t == NULL || !weft_transport_is_connected(fp->t);
 }
@@ -69,7 +85,9 @@ static int on_line(void *ctx, const char *line, size_t len)
 static int on_raw(void *ctx, const char *data, size_t len)
 {
     weft_framed_t *fp = ctx;
-    return fp->ops.raw_data_received(fp->ctx, fp, data, len);
+    int rc = fp->ops.raw_data_received(fp->ctx, fp, data, len);
+    fp->stopped = rc != 0;
+    return rc;
 }
 
 static void on_line_too_long(void *ctx, const char *data, size_t len)
@@ -80,7 +98,9 @@ static void on_line_too_long(void *ctx, const char *data, size_t len)
 static int on_string(void *ctx, const char *data, size_t len)
 {
     weft_framed_t *fp = ctx;
-    return fp->ops.frame_received(fp->ctx, fp, data, len);
+    int rc = fp->ops.frame_received(fp->ctx, fp, data, len);
+    fp->stopped = rc != 0;
+    return rc;
 }
 
 static void on_ns_error(void *ctx, int code, const char *reason)
@@ -91,6 +111,75 @@ static void on_ns_error(void *ctx, int code, const char *reason)
 static void on_intn_too_long(void *ctx, size_t length)
 {
     bad_frame(ctx, WEFT_EMSGSIZE, "length prefix over max_length", NULL, length);
+}
+
+/* ---------------------------------------------------------------- bounded input */
+
+static int feed_rx(weft_framed_t *fp, const char *data, size_t len)
+{
+    fp->stopped = false;
+    switch (fp->framing) {
+    case WEFT_FRAMING_LINE:
+        return weft_line_receiver_feed(fp->rx.line, data, len);
+    case WEFT_FRAMING_NETSTRING:
+        return weft_netstring_receiver_feed(fp->rx.ns, data, len);
+    default:
+        return weft_intn_receiver_feed(fp->rx.intn, data, len);
+    }
+}
+
+static void out_of_memory(weft_transport_t *t)
+{
+    weft_log(WEFT_LOG_ERROR, "net", "out of memory buffering input: aborting the connection");
+    weft_transport_abort_connection(t);
+}
+
+static void drain(void *arg);
+
+/* After parsing: holds or releases the transport's reading by the backlog, and schedules
+ * the parsing of what a stop left (see the design note). */
+static void regulate(weft_framed_t *fp)
+{
+    weft_transport_t *t = fp->t;
+    if (t == NULL || !weft_transport_is_connected(t) || weft_transport_protocol(t) != fp)
+        return;
+    size_t backlog = weft_framed_buffered(fp);
+    if (backlog > fp->hold_at && !fp->held) {
+        fp->held = true;
+        weft_transport_pause_reading(t);
+    } else if (backlog <= fp->hold_at && fp->held) {
+        fp->held = false;
+        if (!fp->paused) {
+            int rc = weft_transport_resume_reading(t);
+            (void)rc; /* on failure the connection is lost, and connection_lost says so */
+        }
+    }
+    if (fp->stopped && backlog > 0 && !fp->paused && !fp->drain_due) {
+        if (weft_reactor_call_soon(weft_transport_reactor(t), drain, fp) != 0) {
+            out_of_memory(t);
+            return;
+        }
+        fp->drain_due = true;
+    }
+}
+
+/* Parses what a stop left, as a read would have: until a frame callback stops again. */
+static void drain(void *arg)
+{
+    weft_framed_t *fp = arg;
+    fp->drain_due = false;
+    if (fp->released) {
+        weft__free(fp);
+        return;
+    }
+    if (fp->paused || fp->t == NULL || !weft_transport_is_connected(fp->t) ||
+        weft_transport_protocol(fp->t) != fp)
+        return;
+    if (feed_rx(fp, NULL, 0) == WEFT_ENOMEM) {
+        out_of_memory(fp->t);
+        return;
+    }
+    regulate(fp);
 }
 
 /* ---------------------------------------------------------------- protocol ops */
@@ -106,22 +195,11 @@ static void p_made(void *proto, weft_transport_t *t)
 static void p_data(void *proto, weft_transport_t *t, const char *data, size_t len)
 {
     weft_framed_t *fp = proto;
-    int rc;
-    switch (fp->framing) {
-    case WEFT_FRAMING_LINE:
-        rc = weft_line_receiver_feed(fp->rx.line, data, len);
-        break;
-    case WEFT_FRAMING_NETSTRING:
-        rc = weft_netstring_receiver_feed(fp->rx.ns, data, len);
-        break;
-    default:
-        rc = weft_intn_receiver_feed(fp->rx.intn, data, len);
-        break;
+    if (feed_rx(fp, data, len) == WEFT_ENOMEM) {
+        out_of_memory(t);
+        return;
     }
-    if (rc == WEFT_ENOMEM) {
-        weft_log(WEFT_LOG_ERROR, "net", "out of memory buffering input: aborting the connection");
-        weft_transport_abort_connection(t);
-    }
+    regulate(fp);
 }
 
 static void p_lost(void *proto, weft_transport_t *t, weft_failure_t *reason)
@@ -201,6 +279,7 @@ weft_framed_t *weft_framed_new(const weft_framed_options_t *opts, const weft_fra
             lo.delimiter_len = opts->delimiter_len;
         }
         lo.line_only = opts->line_only;
+        fp->hold_at = lo.max_length + lo.delimiter_len;
         weft_line_receiver_ops_t lops = {
             .line_received = on_line,
             .raw_data_received = ops->raw_data_received != NULL ? on_raw : NULL,
@@ -212,6 +291,7 @@ weft_framed_t *weft_framed_new(const weft_framed_options_t *opts, const weft_fra
         weft_netstring_receiver_options_init(&no);
         if (opts->max_length > 0)
             no.max_length = opts->max_length;
+        fp->hold_at = no.max_length + WEFT_NETSTRING_PREFIX_MAX + 1;
         weft_netstring_receiver_ops_t nops = {.string_received = on_string,
                                               .parse_error = on_ns_error};
         rx = fp->rx.ns = weft_netstring_receiver_new(&no, &nops, fp, err);
@@ -224,6 +304,7 @@ weft_framed_t *weft_framed_new(const weft_framed_options_t *opts, const weft_fra
         fp->prefix = io.prefix_size;
         if (opts->max_length > 0)
             io.max_length = opts->max_length;
+        fp->hold_at = io.max_length + io.prefix_size;
         weft_intn_receiver_ops_t iops = {.string_received = on_string,
                                          .length_limit_exceeded = on_intn_too_long};
         rx = fp->rx.intn = weft_intn_receiver_new(&io, &iops, fp, err);
@@ -249,6 +330,10 @@ void weft_framed_free(weft_framed_t *fp)
     default:
         weft_intn_receiver_free(fp->rx.intn);
         break;
+    }
+    if (fp->drain_due) {
+        fp->released = true; /* drain() frees it on the next loop pass */
+        return;
     }
     weft__free(fp);
 }
@@ -289,6 +374,18 @@ weft_transport_t *weft_framed_transport(const weft_framed_t *fp)
     return fp->t;
 }
 
+size_t weft_framed_buffered(const weft_framed_t *fp)
+{
+    switch (fp->framing) {
+    case WEFT_FRAMING_LINE:
+        return weft_line_receiver_buffered(fp->rx.line);
+    case WEFT_FRAMING_NETSTRING:
+        return weft_netstring_receiver_buffered(fp->rx.ns);
+    default:
+        return weft_intn_receiver_buffered(fp->rx.intn);
+    }
+}
+
 weft_framing_t weft_framed_framing(const weft_framed_t *fp)
 {
     return fp->framing;
@@ -315,6 +412,7 @@ void weft_framed_pause(weft_framed_t *fp)
 int weft_framed_resume(weft_framed_t *fp)
 {
     fp->paused = false;
+    fp->stopped = false;
     int rc;
     switch (fp->framing) {
     case WEFT_FRAMING_LINE:
@@ -329,8 +427,12 @@ int weft_framed_resume(weft_framed_t *fp)
     }
     if (rc == WEFT_ENOMEM)
         return rc;
-    /* A frame handled during the resume may have paused again or closed the connection. */
+    /* A frame handled during the resume may have paused again or closed the connection; a
+     * backlog still over hold_at keeps reading held (and is drained on later passes). */
     if (fp->paused || fp->t == NULL || !weft_transport_is_connected(fp->t))
+        return 0;
+    regulate(fp);
+    if (fp->held)
         return 0;
     return weft_transport_resume_reading(fp->t);
 }

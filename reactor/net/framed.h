@@ -60,8 +60,10 @@ WEFT_EXPORT void weft_framed_options_init(weft_framed_options_t *opts);
 typedef struct {
     void (*connection_made)(void *ctx, weft_framed_t *fp);
     /* One line (without delimiter) or one string, borrowed for the call. Return 0 to go on,
-     * non-zero to stop parsing this chunk (the rest stays buffered until the next read or
-     * weft_framed_resume). */
+     * non-zero to stop parsing for now: the rest stays buffered and is parsed on the next loop
+     * pass. Memory stays bounded whatever it returns: while more than max_length plus the
+     * framing's overhead (delimiter, netstring prefix and comma, IntN prefix) is unparsed, the
+     * connection stops reading, and reads again once the backlog is parsed. */
     int (*frame_received)(void *ctx, weft_framed_t *fp, const char *data, size_t len);
     /* Lines in raw mode (weft_framed_set_raw_mode): the bytes, borrowed; return as above. */
     int (*raw_data_received)(void *ctx, weft_framed_t *fp, const char *data, size_t len);
@@ -112,6 +114,11 @@ WEFT_EXPORT WEFT_NODISCARD int weft_framed_send(weft_framed_t *fp, const char *d
 
 /* The connection's transport (NULL before connection_made). Thread: loop. */
 WEFT_EXPORT weft_transport_t *weft_framed_transport(const weft_framed_t *fp);
+
+/* The bytes received and not yet parsed into frames (Twisted's len(self._buffer)). At most
+ * max_length plus the framing's overhead plus one read (64 KiB): see frame_received.
+ * Thread: loop. */
+WEFT_EXPORT size_t weft_framed_buffered(const weft_framed_t *fp);
 
 /* The framing this protocol speaks. Thread: loop. */
 WEFT_EXPORT weft_framing_t weft_framed_framing(const weft_framed_t *fp);

@@ -223,6 +223,9 @@ WEFT_EXPORT void weft_netstring_receiver_pause(weft_netstring_receiver_t *ns);
 WEFT_EXPORT WEFT_NODISCARD int weft_netstring_receiver_resume(weft_netstring_receiver_t *ns);
 WEFT_EXPORT bool weft_netstring_receiver_is_paused(const weft_netstring_receiver_t *ns);
 
+/* The number of bytes buffered and not yet parsed. Thread: loop. */
+WEFT_EXPORT size_t weft_netstring_receiver_buffered(const weft_netstring_receiver_t *ns);
+
 /* Sets or reads the longest payload accepted (from the next parsing step). Thread: loop.
  * set returns 0, or WEFT_EINVAL for a value over SIZE_MAX / 2. */
 WEFT_EXPORT WEFT_NODISCARD int weft_netstring_receiver_set_max_length(weft_netstring_receiver_t *ns,
@@ -304,6 +307,9 @@ WEFT_EXPORT int weft_intn_receiver_error(const weft_intn_receiver_t *ir);
 WEFT_EXPORT void weft_intn_receiver_pause(weft_intn_receiver_t *ir);
 WEFT_EXPORT WEFT_NODISCARD int weft_intn_receiver_resume(weft_intn_receiver_t *ir);
 WEFT_EXPORT bool weft_intn_receiver_is_paused(const weft_intn_receiver_t *ir);
+
+/* The number of bytes buffered and not yet parsed. Thread: loop. */
+WEFT_EXPORT size_t weft_intn_receiver_buffered(const weft_intn_receiver_t *ir);
 
 /* Sets or reads the longest payload accepted (from the next parsing step). Thread: loop.
  * set returns 0, or WEFT_EINVAL for a value over SIZE_MAX / 2. */

@@ -186,6 +186,11 @@ bool weft_intn_receiver_is_paused(const weft_intn_receiver_t *ir)
     return ir->paused;
 }
 
+size_t weft_intn_receiver_buffered(const weft_intn_receiver_t *ir)
+{
+    return weft__fbuf_total(&ir->fb);
+}
+
 int weft_intn_receiver_set_max_length(weft_intn_receiver_t *ir, size_t max_length)
 {
     if (ir == NULL || max_length > WEFT__FRAMING_MAX_LIMIT)

@@ -207,6 +207,11 @@ bool weft_netstring_receiver_is_paused(const weft_netstring_receiver_t *ns)
     return ns->paused;
 }
 
+size_t weft_netstring_receiver_buffered(const weft_netstring_receiver_t *ns)
+{
+    return weft__fbuf_total(&ns->fb);
+}
+
 int weft_netstring_receiver_set_max_length(weft_netstring_receiver_t *ns, size_t max_length)
 {
     if (ns == NULL || max_length > WEFT__FRAMING_MAX_LIMIT)

@@ -376,6 +376,8 @@ static void reject(web_conn_t *c, int code, const char *why)
     }
     req->keep_alive = false;
     req->nheaders = 0;
+    /* A HEAD request rejected after its headers (413, a bad version) gets no body either. */
+    req->head = strcmp(req->method, "HEAD") == 0;
     c->busy = true;
     c->req = req;
     site->stats.requests++;

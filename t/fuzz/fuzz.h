@@ -25,6 +25,7 @@ int FUZZ_ENTRY(line)(const uint8_t *data, size_t size);
 int FUZZ_ENTRY(netstring)(const uint8_t *data, size_t size);
 int FUZZ_ENTRY(intn)(const uint8_t *data, size_t size);
 int FUZZ_ENTRY(config)(const uint8_t *data, size_t size);
+int FUZZ_ENTRY(http)(const uint8_t *data, size_t size);
 
 /* Aborts with the expression when an invariant of a parser does not hold. */
 #define WEFT_FUZZ_CHECK(cond)                                                                      \
