@@ -14,6 +14,7 @@
  * Releasing closes every handle; the memory goes back when the last close callback runs:
  * inside weft_reactor_free on an owned loop, at the caller's next uv_run on a borrowed one.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -292,10 +293,53 @@ static void on_signal(uv_signal_t *h, int signum)
     (void)weft_reactor_stop(r);
 }
 
+/*
+ * SIGPIPE: a write to a peer that has gone raises it (libuv writes with write(2), not
+ * send(MSG_NOSIGNAL)), and its default action kills the process, where the write's EPIPE is
+ * what a server wants. While reactors that installed their signal handlers run, it is ignored,
+ * as Python (hence Twisted) does for the whole process. Process-wide, so counted: the first
+ * such run sets SIG_IGN if the disposition was the default, the last to end puts the default
+ * back (unless someone else changed it meanwhile). A program that set its own disposition
+ * keeps it.
+ */
+static pthread_mutex_t sigpipe_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned sigpipe_users;
+static bool sigpipe_ours;
+
+static void sigpipe_ignore(void)
+{
+    pthread_mutex_lock(&sigpipe_mu);
+    if (sigpipe_users++ == 0) {
+        struct sigaction old, ign;
+        memset(&ign, 0, sizeof(ign));
+        ign.sa_handler = SIG_IGN;
+        sigemptyset(&ign.sa_mask);
+        sigpipe_ours = sigaction(SIGPIPE, NULL, &old) == 0 && old.sa_handler == SIG_DFL &&
+                       !(old.sa_flags & SA_SIGINFO) && sigaction(SIGPIPE, &ign, NULL) == 0;
+    }
+    pthread_mutex_unlock(&sigpipe_mu);
+}
+
+static void sigpipe_restore(void)
+{
+    pthread_mutex_lock(&sigpipe_mu);
+    if (--sigpipe_users == 0 && sigpipe_ours) {
+        struct sigaction cur, dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        if (sigaction(SIGPIPE, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+            (void)sigaction(SIGPIPE, &dfl, NULL);
+        sigpipe_ours = false;
+    }
+    pthread_mutex_unlock(&sigpipe_mu);
+}
+
 static void signals_start(weft_reactor_t *r)
 {
     if (!r->install_signals || r->signals_on)
         return;
+    sigpipe_ignore();
     uv_signal_start(&r->sigint, on_signal, SIGINT);
     uv_signal_start(&r->sigterm, on_signal, SIGTERM);
     uv_signal_start(&r->sighup, on_signal, SIGHUP);
@@ -313,6 +357,7 @@ static void signals_stop(weft_reactor_t *r)
     uv_signal_stop(&r->sigint);
     uv_signal_stop(&r->sigterm);
     uv_signal_stop(&r->sighup);
+    sigpipe_restore();
     r->signals_on = false;
 }
 

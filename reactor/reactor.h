@@ -41,8 +41,9 @@ typedef struct {
     /* Time moves only when weft_reactor_advance says so (a test clock, like Twisted's
      * task.Clock); delayed calls never fire on their own. Default false. */
     bool manual_clock;
-    /* Install SIGINT/SIGTERM (graceful stop) and SIGHUP (the hook) handlers when run starts.
-     * Default true for weft_reactor_new, false for weft_reactor_new_from_uv. */
+    /* Install SIGINT/SIGTERM (graceful stop) and SIGHUP (the hook) handlers, and ignore
+     * SIGPIPE (if its disposition is the default), while run lasts. Default true for
+     * weft_reactor_new, false for weft_reactor_new_from_uv. */
     bool install_signal_handlers;
     /* Most call_from_thread calls run per loop iteration before timers and sockets get their
      * turn again. Default 1024. */

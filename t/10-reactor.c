@@ -133,6 +133,42 @@ static void test_sighup_hook(void)
     t_teardown(r);
 }
 
+static void look_at_sigpipe(void *arg)
+{
+    ctx_t *c = arg;
+    struct sigaction sa;
+    sigaction(SIGPIPE, NULL, &sa);
+    c->ran = sa.sa_handler == SIG_IGN ? 1 : sa.sa_handler == SIG_DFL ? 2 : 3;
+    raise(SIGPIPE); /* ignored: the process goes on; else the default action kills it here */
+    weft_reactor_stop(c->r);
+}
+
+static void test_sigpipe_ignored_while_running(void)
+{
+    signal(SIGPIPE, SIG_DFL);
+    ctx_t c = {0};
+    c.r = new_real(true);
+    check_err(weft_reactor_call_soon(c.r, look_at_sigpipe, &c), 0);
+    check_err(weft_reactor_run(c.r), 0);
+    check_int(c.ran, ==, 1); /* SIG_IGN during the run, and the raise did not kill us */
+    struct sigaction sa;
+    sigaction(SIGPIPE, NULL, &sa);
+    check_ptr((void *)(uintptr_t)sa.sa_handler, ==, (void *)(uintptr_t)SIG_DFL); /* put back */
+    t_teardown(c.r);
+    /* A program's own disposition is left alone. */
+    signal(SIGPIPE, SIG_IGN);
+    c = (ctx_t){0};
+    c.r = new_real(true);
+    check_err(weft_reactor_call_soon(c.r, look_at_sigpipe, &c), 0);
+    check_err(weft_reactor_run(c.r), 0);
+    check_int(c.ran, ==, 1);
+    sigaction(SIGPIPE, NULL, &sa);
+    check_ptr((void *)(uintptr_t)sa.sa_handler, ==,
+              (void *)(uintptr_t)SIG_IGN); /* still the program's */
+    t_teardown(c.r);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 static void look_at_sigterm(void *arg)
 {
     ctx_t *c = arg;
@@ -386,6 +422,9 @@ int main(void)
     TEST(test_signal_stops(SIGTERM), "SIGTERM stops the reactor gracefully");
     TEST(test_signal_stops(SIGINT), "SIGINT stops the reactor gracefully");
     TEST(test_sighup_hook(), "SIGHUP calls the user's hook on the loop thread");
+    TEST(test_sigpipe_ignored_while_running(),
+         "SIGPIPE is ignored while a reactor with signal handlers runs (a write to a gone peer "
+         "gives EPIPE, not death), then put back; a program's own setting is kept");
     TEST(test_signal_opt_out(), "with install_signal_handlers off weft installs no handler");
     TEST(test_borrowed_loop(), "a reactor on a borrowed loop runs under the caller's uv_run and "
                                "leaves the caller's timer running after free");
