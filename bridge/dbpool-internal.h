@@ -29,8 +29,9 @@ struct weft_dbpool_s {
     bool closing;               /* loop: no new calls */
     weft_deferred_t *closed;    /* loop: close()'s deferred (one reference) */
     atomic_bool closer_running; /* the closer's completion has not reached the loop */
-    bool deadline_passed;       /* loop: a close or free has waited close_timeout_ms once already */
-    atomic_bool close_timed_out;     /* the closer's wait ended with a call still running */
+    /* A close or a free has waited close_timeout_ms and a call outlived it (set by the closer
+     * on its worker, or by free on the loop; read by free). */
+    atomic_bool deadline_passed;
     pthread_mutex_t lock;            /* guards orphans */
     struct weft__db_task_s *orphans; /* completions the stopped reactor refused */
     weft__bridge_hook_t reopened;    /* re-posts the orphans when the reactor reopens */

@@ -82,7 +82,7 @@ static weft_result_t close_pool(weft_dbpool_t *p)
     if (rc == 0)
         return weft_ok(NULL, NULL);
     /* Read by weft_dbpool_free once this closer's completion has reached the loop. */
-    atomic_store_explicit(&p->close_timed_out, true, memory_order_release);
+    atomic_store_explicit(&p->deadline_passed, true, memory_order_release);
     rc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, 0);
     (void)rc; /* still running: that is the failure below */
     return weft_fail(weft_failure_newf(&weft_timeout_error_type, WEFT_ETIMEDOUT,
@@ -462,7 +462,7 @@ weft_dbpool_t *weft_dbpool_new(weft_reactor_t *r, const weft_db_driver_t *driver
     p->driver = driver;
     p->o = *opts;
     atomic_init(&p->closer_running, false);
-    atomic_init(&p->close_timed_out, false);
+    atomic_init(&p->deadline_passed, false);
     p->conninfo = weft__strdup(conninfo);
     p->name = weft__strdup(opts->name ? opts->name : "db");
     if (pthread_mutex_init(&p->lock, NULL) != 0) {
@@ -563,15 +563,12 @@ int weft_dbpool_free(weft_dbpool_t *p)
      * is the close: calls already made finish within the deadline, as in weft_dbpool_close.
      * Once a close or a free has waited that long, a call still running is past its deadline:
      * waiting for it again would only block the loop again, so a later free does not wait. */
-    if (atomic_load_explicit(&p->close_timed_out, memory_order_acquire))
-        p->deadline_passed =
-            true; /* not just any fired close: a refused or cancelled one waited for nothing */
-    bool passed = p->deadline_passed;
+    bool passed = atomic_load_explicit(&p->deadline_passed, memory_order_acquire);
     int rc = weft_pool_free(p->pool, WEFT_POOL_STOP_DRAIN, passed ? 0 : p->o.close_timeout_ms);
     if (rc != 0) {
         int crc = weft_pool_stop(p->pool, WEFT_POOL_STOP_CANCEL, 0); /* the queued rest */
         (void)crc;
-        p->deadline_passed = true;
+        atomic_store_explicit(&p->deadline_passed, true, memory_order_relaxed);
         return passed ? WEFT_EBUSY : rc;
     }
     /* Every hook has run: completions refused by a stopped reactor are delivered now. */
