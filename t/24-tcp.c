@@ -851,11 +851,7 @@ static void test_pause_inside_data_received(void)
     check_uint(b.pending_after[1], ==, held + 13); /* past the high-water mark (held + 10) */
     check_int(b.paused_after[0], ==, 0);
     check_int(b.paused_after[1], ==, 1); /* the doc: a write past high_water pauses the producer */
-    weft_transport_abort_connection(c.t);
-    t_run_until_count(r, &c.lost, 1);
-    t_run_until_count(r, &s.conns[0].lost, 1);
-    t_server_stop(&s);
-    t_conn_reset(&c);
+    unpair(r, &s, &c);
     check(t_teardown(r));
 }
 

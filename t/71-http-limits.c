@@ -69,12 +69,7 @@ static bool setup(fixture_t *f)
 
 static void teardown(fixture_t *f)
 {
-    if (f->c.lost == 0)
-        weft_transport_lose_connection(f->c.t);
-    t_run_until_count(f->r, &f->c.lost, 1);
-    check(th_stop(&f->s));
-    t_conn_reset(&f->c);
-    check(t_teardown(f->r));
+    th_teardown(f->r, &f->s, &f->c);
 }
 
 /* Runs loop passes that do not block: on loopback, bytes written are already in the peer's
@@ -87,7 +82,7 @@ static void spin(weft_reactor_t *r)
 
 static void send_str(fixture_t *f, const char *s)
 {
-    th_send(&f->c, s, strlen(s));
+    th_send_str(&f->c, s);
 }
 
 /* Sends s, waits for the close, and checks the one answer is code with Connection: close. */

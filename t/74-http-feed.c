@@ -111,12 +111,7 @@ static void check_answers(fixture_t *f)
 
 static void teardown(fixture_t *f)
 {
-    if (f->c.lost == 0)
-        weft_transport_lose_connection(f->c.t);
-    t_run_until_count(f->r, &f->c.lost, 1);
-    check(th_stop(&f->s));
-    t_conn_reset(&f->c);
-    check(t_teardown(f->r));
+    th_teardown(f->r, &f->s, &f->c);
 }
 
 static void test_whole(void)

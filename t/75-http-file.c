@@ -169,12 +169,7 @@ static bool setup(fixture_t *f)
 
 static void teardown(fixture_t *f)
 {
-    if (f->c.lost == 0)
-        weft_transport_lose_connection(f->c.t);
-    t_run_until_count(f->r, &f->c.lost, 1);
-    check(th_stop(&f->s));
-    t_conn_reset(&f->c);
-    check(t_teardown(f->r));
+    th_teardown(f->r, &f->s, &f->c);
 }
 
 /* Sends a GET of /static/hello.txt with the Range header value range (NULL: none). */
@@ -409,26 +404,26 @@ static void test_producer_stop(void)
 
 /* ---------------------------------------------------------------- streaming */
 
-/* A client with a small receive buffer that reads only when told to. */
-static int dial_small(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int small = 4096;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static bool producer_waited(void *arg)
 {
     weft_site_stats_t st;
     weft_site_get_stats(((th_server_t *)arg)->site, &st);
     return st.producer_waits > 0;
+}
+
+/* Starts the file server on r, sends req (of len bytes) from a small-buffered client that does
+ * not read, and runs until the server's body producer has had to wait for it. Returns the
+ * client's socket. */
+static int stream_to_slow_reader(weft_reactor_t *r, th_server_t *s, const char *req, size_t len)
+{
+    memset(&prod, 0, sizeof(prod));
+    th_start(s, r, tree(), NULL);
+    int fd = t_dial_rcvbuf(s->port, 4096); /* a small receive buffer, read only when told */
+    if (!check(fd >= 0))
+        bail_out("connect");
+    check_int((int)write(fd, req, len), ==, (int)len);
+    check(t_run_until_fn(r, producer_waited, s, 100000));
+    return fd;
 }
 
 static bool none_in_flight(void *arg)
@@ -485,15 +480,9 @@ static void test_stream_bounded(void)
 {
     weft_reactor_t *r = t_reactor(false);
     th_server_t s;
-    memset(&prod, 0, sizeof(prod));
-    th_start(&s, r, tree(), NULL);
-    int fd = dial_small(s.port);
-    if (!check(fd >= 0))
-        bail_out("connect");
-    const char req[] = "GET /static/big.bin HTTP/1.1\r\n\r\n";
-    check_int((int)write(fd, req, sizeof(req) - 1), ==, (int)sizeof(req) - 1);
     /* The client does not read yet: the server must wait, with most of the file unsent. */
-    check(t_run_until_fn(r, producer_waited, &s, 100000));
+    const char req[] = "GET /static/big.bin HTTP/1.1\r\n\r\n";
+    int fd = stream_to_slow_reader(r, &s, req, sizeof(req) - 1);
     weft_site_stats_t st;
     int status = 0;
     check_uint(read_big(r, fd, &status), ==, BIG_SIZE);
@@ -511,18 +500,12 @@ static void test_stream_ranges(void)
 {
     weft_reactor_t *r = t_reactor(false);
     th_server_t s;
-    memset(&prod, 0, sizeof(prod));
-    th_start(&s, r, tree(), NULL);
-    int fd = dial_small(s.port);
-    if (!check(fd >= 0))
-        bail_out("connect");
     /* From 1 MiB - 10 to the end: its bytes are big.bin's from there. */
     char req[128];
     unsigned from = (1u << 20) - 10;
     int n = snprintf(req, sizeof(req), "GET /static/big.bin HTTP/1.1\r\nRange: bytes=%u-\r\n\r\n",
                      from);
-    check_int((int)write(fd, req, (size_t)n), ==, n);
-    check(t_run_until_fn(r, producer_waited, &s, 100000));
+    int fd = stream_to_slow_reader(r, &s, req, (size_t)n);
     char head[512];
     size_t hlen = 0, body = 0;
     bool ok = true, in_body = false;
@@ -574,16 +557,10 @@ static void test_stream_client_leaves(void)
 {
     weft_reactor_t *r = t_reactor(false);
     th_server_t s;
-    memset(&prod, 0, sizeof(prod));
-    th_start(&s, r, tree(), NULL);
     weft_bridge_stats_t before, after;
-    weft_bridge_get_stats(r, &before);
-    int fd = dial_small(s.port);
-    if (!check(fd >= 0))
-        bail_out("connect");
+    weft_bridge_get_stats(r, &before); /* nothing offloaded yet: the server starts below */
     const char req[] = "GET /static/big.bin HTTP/1.1\r\n\r\n";
-    check_int((int)write(fd, req, sizeof(req) - 1), ==, (int)sizeof(req) - 1);
-    check(t_run_until_fn(r, producer_waited, &s, 100000));
+    int fd = stream_to_slow_reader(r, &s, req, sizeof(req) - 1);
     close(fd); /* unread bytes: the kernel resets the connection */
     check(t_run_until_fn(r, none_in_flight, &s, 100000));
     weft_site_stats_t st;
@@ -603,14 +580,8 @@ static void test_stream_file_shrinks(void)
 {
     weft_reactor_t *r = t_reactor(false);
     th_server_t s;
-    memset(&prod, 0, sizeof(prod));
-    th_start(&s, r, tree(), NULL);
-    int fd = dial_small(s.port);
-    if (!check(fd >= 0))
-        bail_out("connect");
     const char req[] = "GET /static/shrinks.bin HTTP/1.1\r\n\r\n";
-    check_int((int)write(fd, req, sizeof(req) - 1), ==, (int)sizeof(req) - 1);
-    check(t_run_until_fn(r, producer_waited, &s, 100000));
+    int fd = stream_to_slow_reader(r, &s, req, sizeof(req) - 1);
     char path[128];
     snprintf(path, sizeof(path), "%s/shrinks.bin", dir);
     check_int(truncate(path, 0), ==, 0);

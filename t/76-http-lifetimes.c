@@ -33,7 +33,7 @@ typedef struct {
 
 static void send_str(fixture_t *f, const char *s)
 {
-    th_send(&f->c, s, strlen(s));
+    th_send_str(&f->c, s);
 }
 
 static void setup(fixture_t *f, weft_resource_t *root)
@@ -47,12 +47,7 @@ static void setup(fixture_t *f, weft_resource_t *root)
 
 static void teardown(fixture_t *f)
 {
-    if (f->c.lost == 0)
-        weft_transport_lose_connection(f->c.t);
-    t_run_until_count(f->r, &f->c.lost, 1);
-    check(th_stop(&f->s));
-    t_conn_reset(&f->c);
-    check(t_teardown(f->r));
+    th_teardown(f->r, &f->s, &f->c);
 }
 
 /* ---------------------------------------------------------------- get_child returning itself */

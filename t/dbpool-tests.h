@@ -629,6 +629,31 @@ static weft_result_t gated_insert(weft_db_conn_t *conn, void *arg)
     return res;
 }
 
+/* A pool of one connection closing within close_timeout_ms, over a fresh table tx, whose
+ * connection is held by a gated insert (running; started when this returns: sem_post
+ * g->open lets it end); queued, unless NULL, is a query waiting behind it. NULL (reported)
+ * if the pool cannot be made. */
+static weft_dbpool_t *pool_held(weft_reactor_t *r, uint64_t close_timeout_ms, gate2_t *g,
+                                cap_t *running, cap_t *queued)
+{
+    weft_dbpool_options_t o;
+    weft_dbpool_options_init(&o);
+    o.max_connections = 1;
+    o.close_timeout_ms = close_timeout_ms;
+    weft_dbpool_t *p = pool_with(r, &o);
+    if (!check(p != NULL))
+        return NULL;
+    reset_table(r, p, "tx", "id INTEGER");
+    sem_init(&g->started, 0, 0);
+    sem_init(&g->open, 0, 0);
+    cap_on(weft_dbpool_run_interaction(p, gated_insert, g, NULL), running);
+    if (queued != NULL)
+        cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), queued);
+    while (sem_wait(&g->started) != 0)
+        ;
+    return p;
+}
+
 static void test_close_waits_for_interactions(void)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -674,22 +699,11 @@ static void test_close_waits_for_interactions(void)
 static void test_close_deadline(void)
 {
     weft_reactor_t *r = t_reactor(false);
-    weft_dbpool_options_t o;
-    weft_dbpool_options_init(&o);
-    o.max_connections = 1;
-    o.close_timeout_ms = 1;
-    weft_dbpool_t *p = pool_with(r, &o);
-    if (!check(p != NULL))
-        return;
-    reset_table(r, p, "tx", "id INTEGER");
     gate2_t g;
-    sem_init(&g.started, 0, 0);
-    sem_init(&g.open, 0, 0);
     cap_t running, queued, closed;
-    cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
-    cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &queued);
-    while (sem_wait(&g.started) != 0)
-        ;
+    weft_dbpool_t *p = pool_held(r, 1, &g, &running, &queued);
+    if (p == NULL)
+        return;
     cap_on(weft_dbpool_close(p, NULL), &closed);
     /* The gate stays shut, so the deadline passes: the close fails, it never hangs, and the
      * call still queued then is cancelled. */
@@ -734,22 +748,11 @@ static void *open_gate_later(void *arg)
 static void test_free_after_refused_close(void)
 {
     weft_reactor_t *r = t_reactor(false);
-    weft_dbpool_options_t o;
-    weft_dbpool_options_init(&o);
-    o.max_connections = 1;
-    o.close_timeout_ms = 5000;
-    weft_dbpool_t *p = pool_with(r, &o);
-    if (!check(p != NULL))
-        return;
-    reset_table(r, p, "tx", "id INTEGER");
     gate2_t g;
-    sem_init(&g.started, 0, 0);
-    sem_init(&g.open, 0, 0);
     cap_t running, queued, closed;
-    cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
-    cap_on(weft_dbpool_run_query(p, "SELECT 1", NULL, 0, NULL), &queued);
-    while (sem_wait(&g.started) != 0)
-        ;
+    weft_dbpool_t *p = pool_held(r, 5000, &g, &running, &queued);
+    if (p == NULL)
+        return;
     /* The I/O pool refuses the closer: the close fails at once, nothing is closed. */
     weft_pool_t *io = weft_reactor_default_pool(r, WEFT_POOL_KIND_IO, NULL);
     check_err(weft_pool_stop(io, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
@@ -779,21 +782,11 @@ static void test_free_after_refused_close(void)
 static void test_free_deadline_once(void)
 {
     weft_reactor_t *r = t_reactor(false);
-    weft_dbpool_options_t o;
-    weft_dbpool_options_init(&o);
-    o.max_connections = 1;
-    o.close_timeout_ms = 1;
-    weft_dbpool_t *p = pool_with(r, &o);
-    if (!check(p != NULL))
-        return;
-    reset_table(r, p, "tx", "id INTEGER");
     gate2_t g;
-    sem_init(&g.started, 0, 0);
-    sem_init(&g.open, 0, 0);
     cap_t running;
-    cap_on(weft_dbpool_run_interaction(p, gated_insert, &g, NULL), &running);
-    while (sem_wait(&g.started) != 0)
-        ;
+    weft_dbpool_t *p = pool_held(r, 1, &g, &running, NULL);
+    if (p == NULL)
+        return;
     /* No close: the first free is the close, and waits its deadline; the job outlives it. The
      * next ones do not wait again. */
     check_err(weft_dbpool_free(p), WEFT_ETIMEDOUT);

@@ -105,7 +105,14 @@ bool t_under_valgrind(void)
 
 int t_dial(int port)
 {
+    return t_dial_rcvbuf(port, 0);
+}
+
+int t_dial_rcvbuf(int port, int rcvbuf)
+{
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {

@@ -30,6 +30,8 @@ int t_sh(char *out, size_t size, const char *fmt, ...) __attribute__((format(pri
 
 /* A blocking TCP connection to 127.0.0.1:port; its fd, or -1. */
 int t_dial(int port);
+/* The same with a receive buffer of rcvbuf bytes (0: the system's), set before connecting. */
+int t_dial_rcvbuf(int port, int rcvbuf);
 
 /* Sends sig to pid and reaps it: its exit code, 128 + the signal that killed it, or -1. */
 int t_kill_wait(pid_t pid, int sig);

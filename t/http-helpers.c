@@ -256,6 +256,21 @@ void th_send(t_conn_t *c, const char *data, size_t len)
         bail_out("client write: %s", weft_strerror(rc));
 }
 
+void th_send_str(t_conn_t *c, const char *s)
+{
+    th_send(c, s, strlen(s));
+}
+
+void th_teardown(weft_reactor_t *r, th_server_t *s, t_conn_t *c)
+{
+    if (c->lost == 0)
+        weft_transport_lose_connection(c->t);
+    t_run_until_count(r, &c->lost, 1);
+    check(th_stop(s));
+    t_conn_reset(c);
+    check(t_teardown(r));
+}
+
 static int text_get(weft_request_t *req, void *ctx)
 {
     const char *body = ctx;

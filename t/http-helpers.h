@@ -51,6 +51,13 @@ int th_wait(weft_reactor_t *r, t_conn_t *c, bool head, int want, th_resp_t *out,
 /* Writes raw bytes from the client. Bails out on error. */
 void th_send(t_conn_t *c, const char *data, size_t len);
 
+/* Writes the string s from the client. Bails out on error. */
+void th_send_str(t_conn_t *c, const char *s);
+
+/* Ends a test's server, client and reactor: closes the client if it is still connected, waits
+ * for its loss, stops the server and frees the reactor, checking (TAP) that both go. */
+void th_teardown(weft_reactor_t *r, th_server_t *s, t_conn_t *c);
+
 /* A resource whose GET answers with body (static string), for trees in tests. */
 weft_resource_t *th_text(const char *body);
 
