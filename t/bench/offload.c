@@ -29,7 +29,9 @@
  *                            weft only (or libuv only): N trivial offloads at K = 64 (or
  *                            $OFFLOAD_K) on P threads after a warm-up of N, for valgrind
  *                            --tool=callgrind (doc/performance.md); weft's side without its poll
- *                            window and spinning, whose waits callgrind would count
+ *                            window and spinning, whose waits callgrind would count, unless
+ *                            $OFFLOAD_POLL_US and $OFFLOAD_SPIN_US set them (for timing this
+ *                            mode, or profiling it with perf, as the default run has them)
  */
 #include <stdatomic.h>
 #include <stdint.h>
@@ -738,14 +740,17 @@ static void bench_callgrind(uint64_t n, unsigned p, bool libuv)
     } else {
         weft_open(p);
         /* Instructions of the path itself: no poll window and no spinning worker, whose
-         * waiting loops callgrind would count as work (they trade CPU for wall time). */
-        if (weft_reactor_set_offload_poll_us(wr, 0) != 0)
+         * waiting loops callgrind would count as work (they trade CPU for wall time), unless
+         * OFFLOAD_POLL_US / OFFLOAD_SPIN_US ask for them (to time or profile this mode as the
+         * default run has it: 50 and 50). */
+        const char *poll = getenv("OFFLOAD_POLL_US"), *spin = getenv("OFFLOAD_SPIN_US");
+        if (weft_reactor_set_offload_poll_us(wr, poll ? (unsigned)atoi(poll) : 0) != 0)
             abort();
         if (wpool == NULL) {
             weft_pool_options_t po;
             weft_pool_options_init_cpu(&po);
             po.max_threads = p;
-            po.spin_us = 0;
+            po.spin_us = spin ? (unsigned)atoi(spin) : 0;
             if ((wpool = weft_pool_new(&po, NULL)) == NULL)
                 abort();
         }
