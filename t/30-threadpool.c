@@ -427,6 +427,74 @@ static void test_cancel_queued(void)
     gate_destroy(&c.g);
 }
 
+/* Jobs that write their number into a shared log in the order they run (one worker). */
+typedef struct {
+    int log[400];
+    atomic_int n;
+} order_log_t;
+
+typedef struct {
+    order_log_t *log;
+    int number;
+} numbered_t;
+
+static void numbered_job(void *arg)
+{
+    numbered_t *j = arg;
+    j->log->log[atomic_fetch_add(&j->log->n, 1)] = j->number;
+}
+
+static void test_queue_order_with_holes(void)
+{
+    enum { FIRST = 150, MORE = 100 };
+    gate_t g;
+    gate_init(&g);
+    order_log_t log = {.n = 0};
+    static numbered_t jobs[FIRST + MORE];
+    weft_job_id_t ids[FIRST + MORE];
+    bool cancel[FIRST + MORE] = {false};
+    weft_pool_t *pool = make_pool("holes", 0, 1, 1000);
+    if (!check_ptr(pool, !=, NULL))
+        return;
+    check_err(weft_pool_submit(pool, gated_job, NULL, &g, NULL), 0);
+    gate_wait_started(&g, 1);
+    for (int i = 0; i < FIRST; i++) {
+        jobs[i] = (numbered_t){&log, i};
+        check_err(weft_pool_submit(pool, numbered_job, NULL, &jobs[i], &ids[i]), 0);
+    }
+    /* Holes at the front, in the middle (a run of them) and at the back. */
+    for (int i = 0; i < FIRST; i++)
+        cancel[i] = i < 3 || (i >= 60 && i < 90) || i % 7 == 0 || i >= FIRST - 5;
+    for (int i = 0; i < FIRST; i++)
+        if (cancel[i])
+            check_err(weft_pool_cancel(pool, ids[i]), 0);
+    /* More after the holes, past the first ring size (64) and its next (128). */
+    for (int i = FIRST; i < FIRST + MORE; i++) {
+        jobs[i] = (numbered_t){&log, i};
+        check_err(weft_pool_submit(pool, numbered_job, NULL, &jobs[i], &ids[i]), 0);
+        if (i % 11 == 0) {
+            cancel[i] = true;
+            check_err(weft_pool_cancel(pool, ids[i]), 0);
+        }
+    }
+    int expected = 0;
+    for (int i = 0; i < FIRST + MORE; i++)
+        expected += !cancel[i];
+    check_uint(pool_stats(pool).queued, ==, (size_t)expected);
+    gate_release(&g, 1);
+    check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    check_int(atomic_load(&log.n), ==, expected);
+    int k = 0;
+    for (int i = 0; i < FIRST + MORE && k < atomic_load(&log.n); i++) {
+        if (cancel[i])
+            continue;
+        if (!check_int(log.log[k], ==, i))
+            break;
+        k++;
+    }
+    gate_destroy(&g);
+}
+
 static void test_cancel_running(void)
 {
     gate_t g;
@@ -1289,6 +1357,9 @@ int main(void)
          "start deadlines submitted out of order each expire; later ones still run");
     TEST(test_cancel_queued(),
          "cancel of a queued job runs its hook with WEFT_ECANCELED on the caller; it never runs");
+    TEST(test_queue_order_with_holes(),
+         "jobs cancelled at the front, middle and back of a growing queue leave the rest to run "
+         "in submit order");
     TEST(test_cancel_running(),
          "cancel of a running job returns WEFT_EBUSY and sets its cooperative cancel flag");
     TEST(test_cancel_stale_id(), "a stale job id cannot cancel a job that reuses its record");

@@ -118,7 +118,7 @@ void *weft__pool_deadline_main(void *arg)
         while (pool->heap_len > 0 && pool->heap[0]->deadline_ns <= now) {
             weft__job_t *job = pool->heap[0];
             weft__heap_remove(pool, job);
-            weft__list_remove(&job->link); /* off the queue */
+            weft__queue_remove(pool, job);
             pool->queued--;
             pool->timed_out++;
             job->state = WEFT__JOB_DONE; /* cancel now answers ENOENT; nobody reuses it */

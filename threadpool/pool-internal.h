@@ -29,7 +29,7 @@ typedef enum {
  * worker that took a job reads fn, done, arg and name without the lock while the job is
  * RUNNING (nobody writes them then), and so does the thread running a DONE job's hook. */
 typedef struct weft__job_s {
-    _Alignas(WEFT__CACHE_LINE) weft__list_t link; /* queue, free list, or a local list */
+    _Alignas(WEFT__CACHE_LINE) weft__list_t link; /* a stop's or the deadline thread's list */
     weft_job_fn fn;
     weft_job_done_fn done;
     void *arg;
@@ -37,6 +37,7 @@ typedef struct weft__job_s {
     uint64_t submit_ns;
     uint64_t deadline_ns; /* 0: none */
     uint64_t start_ns;
+    uint64_t qpos;    /* QUEUED: its position in the queue ring */
     size_t heap_slot; /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
     uint32_t index;   /* slot number in the chunk table */
     uint32_t gen;     /* bumped each time the record is recycled */
@@ -75,8 +76,14 @@ struct weft_pool_s {
      * as possible: each line touched under mu is a likely miss from another CPU. */
     pthread_mutex_t mu; /* guards everything below but the constants; the only lock */
     uint32_t gen_seed;  /* first generation of this pool's job records (constant) */
-    weft__list_t queue; /* FIFO of QUEUED jobs */
-    size_t queued;
+    /* The FIFO of QUEUED jobs: a ring of pointers holding positions ring_head up to
+     * ring_tail, with NULL where a job left before its turn (cancel, deadline). A pop reads
+     * the array, not the records: a linked queue made each pop write into the next job's
+     * record, whose line the submitter had just filled, one miss after another. */
+    weft__job_t **ring;
+    uint64_t ring_mask; /* capacity - 1 (0 before the first submit) */
+    uint64_t ring_head, ring_tail;
+    size_t queued; /* jobs in the ring (holes not counted) */
     /* FREE jobs, a stack kept in an array (the most recently used last): popping reads the
      * array, not the record, whose line a worker may hold; a linked stack would make every
      * submit wait for that line before it could take the next record. */
@@ -167,6 +174,14 @@ void weft__pool_name_thread(const weft_pool_t *pool, const char *suffix, char ou
 
 /* Set on each of the pool's threads: the pool it belongs to. */
 extern _Thread_local weft_pool_t *weft__pool_current;
+
+/* The queue ring (pool.c). All under mu. reserve makes room for n more positions (0 or
+ * WEFT_ENOMEM); push needs that room; pop returns the oldest job or NULL; remove leaves a
+ * hole where a queued job was. None of them counts `queued`. */
+int weft__queue_reserve(weft_pool_t *pool, size_t n);
+void weft__queue_push(weft_pool_t *pool, weft__job_t *job);
+weft__job_t *weft__queue_pop(weft_pool_t *pool);
+void weft__queue_remove(weft_pool_t *pool, weft__job_t *job);
 
 /* deadline.c: the min-heap of deadlines and the deadline thread. All under mu. */
 int weft__heap_reserve(weft_pool_t *pool);

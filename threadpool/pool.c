@@ -232,6 +232,59 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
     return &chunk[0];
 }
 
+/* ------------------------------------------------------------------------- the queue ring */
+
+int weft__queue_reserve(weft_pool_t *pool, size_t n)
+{
+    uint64_t used = pool->ring_tail - pool->ring_head;
+    uint64_t cap = pool->ring == NULL ? 0 : pool->ring_mask + 1;
+    if (used + n <= cap)
+        return 0;
+    uint64_t want = cap != 0 ? cap : 64;
+    while (want < used + n)
+        want *= 2;
+    weft__job_t **ring = weft__malloc((size_t)want * sizeof(*ring));
+    if (ring == NULL)
+        return WEFT_ENOMEM;
+    /* Positions stay what they were (a queued job's qpos still names its slot). */
+    for (uint64_t pos = pool->ring_head; pos != pool->ring_tail; pos++)
+        ring[pos & (want - 1)] = pool->ring[pos & pool->ring_mask];
+    weft__free(pool->ring);
+    pool->ring = ring;
+    pool->ring_mask = want - 1;
+    return 0;
+}
+
+void weft__queue_push(weft_pool_t *pool, weft__job_t *job)
+{
+    job->qpos = pool->ring_tail++;
+    pool->ring[job->qpos & pool->ring_mask] = job;
+}
+
+weft__job_t *weft__queue_pop(weft_pool_t *pool)
+{
+    while (pool->ring_head != pool->ring_tail) {
+        weft__job_t *job = pool->ring[pool->ring_head++ & pool->ring_mask];
+        if (job != NULL)
+            return job;
+    }
+    return NULL;
+}
+
+void weft__queue_remove(weft_pool_t *pool, weft__job_t *job)
+{
+    pool->ring[job->qpos & pool->ring_mask] = NULL;
+    /* Holes at either end go at once, so an emptied queue is an empty ring. */
+    while (pool->ring_tail != pool->ring_head &&
+           pool->ring[(pool->ring_tail - 1) & pool->ring_mask] == NULL)
+        pool->ring_tail--;
+    while (pool->ring_head != pool->ring_tail &&
+           pool->ring[pool->ring_head & pool->ring_mask] == NULL)
+        pool->ring_head++;
+}
+
+/* ------------------------------------------------------------------------- job records */
+
 void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job)
 {
     job->gen++;
@@ -403,9 +456,8 @@ static void *worker_main(void *arg)
     for (;;) {
         if (pool->threads > pool->max_threads)
             break; /* resized down: the surplus leaves after its job */
-        weft__list_t *node = weft__list_pop_head(&pool->queue);
-        if (node != NULL) {
-            weft__job_t *job = weft__list_entry(node, weft__job_t, link);
+        weft__job_t *job = weft__queue_pop(pool);
+        if (job != NULL) {
             pool->queued--;
             weft__pool_room_freed_locked(pool);
             if (job->heap_slot != WEFT__NO_HEAP_SLOT)
@@ -637,7 +689,6 @@ weft_pool_t *weft_pool_new(const weft_pool_options_t *opts, int *err)
     pool->min_threads = opts->min_threads;
     pool->max_threads = max;
     pool->queue_limit = opts->queue_limit ? opts->queue_limit : DEFAULT_QUEUE_LIMIT;
-    weft__list_init(&pool->queue);
     weft__list_init(&pool->idle);
     weft__list_init(&pool->workers);
     weft__list_init(&pool->zombies);
@@ -715,7 +766,8 @@ static int queue_filled_locked(weft_pool_t *pool, weft__job_t *job, int *spawn_e
                                weft_job_id_t *id)
 {
     int rc;
-    if (job->deadline_ns != 0 && (rc = weft__heap_reserve(pool)) != 0) {
+    if ((job->deadline_ns != 0 && (rc = weft__heap_reserve(pool)) != 0) ||
+        (rc = weft__queue_reserve(pool, 1)) != 0) {
         put_free_locked(pool, job);
         return rc;
     }
@@ -738,7 +790,7 @@ static int queue_filled_locked(weft_pool_t *pool, weft__job_t *job, int *spawn_e
     }
     job->state = WEFT__JOB_QUEUED;
     atomic_store_explicit(&job->cancel, false, memory_order_relaxed);
-    weft__list_push_tail(&pool->queue, &job->link);
+    weft__queue_push(pool, job);
     pool->queued++;
     pool->submitted++;
     if (job->deadline_ns != 0)
@@ -889,7 +941,7 @@ int weft_pool_cancel(weft_pool_t *pool, weft_job_id_t id)
         pthread_mutex_unlock(&pool->mu);
         return WEFT_EBUSY;
     }
-    weft__list_remove(&job->link);
+    weft__queue_remove(pool, job);
     pool->queued--;
     if (job->heap_slot != WEFT__NO_HEAP_SLOT)
         weft__heap_remove(pool, job);

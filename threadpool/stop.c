@@ -100,16 +100,14 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
     weft__list_t cancelled;
     weft__list_init(&cancelled);
     if (mode == WEFT_POOL_STOP_CANCEL) {
-        weft__list_t *pos;
-        weft__list_foreach(pos, &pool->queue)
-        {
-            weft__job_t *job = weft__list_entry(pos, weft__job_t, link);
+        weft__job_t *job;
+        while ((job = weft__queue_pop(pool)) != NULL) {
             job->state = WEFT__JOB_DONE;
             if (job->heap_slot != WEFT__NO_HEAP_SLOT)
                 weft__heap_remove(pool, job);
             pool->cancelled++;
+            weft__list_push_tail(&cancelled, &job->link);
         }
-        weft__list_splice_tail(&cancelled, &pool->queue);
         pool->queued = 0;
     }
     weft__pool_wake_all_idle_locked(pool);
@@ -187,6 +185,7 @@ int weft_pool_free(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
     weft__free(pool->chunks);
     weft__free(pool->free_jobs);
     weft__free(pool->heap);
+    weft__free(pool->ring);
     pthread_cond_destroy(&pool->room_cond);
     pthread_cond_destroy(&pool->stop_cond);
     pthread_cond_destroy(&pool->timer_cond);
