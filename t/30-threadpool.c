@@ -730,6 +730,127 @@ static void test_resize_rejects_bad_limits(void)
 
 /* ------------------------------------------------------------------------- stop and free */
 
+/* Two workers, each held at gate a; then job L (held at gate b) and COUNTS counting jobs
+ * queued behind it. Opening gate a once lets one worker out: finding the queue deep and no
+ * worker idle, it takes a batch, L and the next TAKE - 1, and holds at gate b in L. */
+enum { TAKE = 8, COUNTS = 39 };
+
+typedef struct {
+    gate_t a, b, c; /* c counts the counting jobs */
+    weft_pool_t *pool;
+    weft_job_id_t ids[COUNTS];
+} batch_fixture_t;
+
+static bool batch_fixture_start(batch_fixture_t *f)
+{
+    gate_init(&f->a);
+    gate_init(&f->b);
+    gate_init(&f->c);
+    f->pool = make_pool("batch", 0, 2, 1000);
+    if (!check_ptr(f->pool, !=, NULL))
+        return false;
+    check_err(weft_pool_submit(f->pool, gated_job, count_done, &f->a, NULL), 0);
+    gate_wait_started(&f->a, 1);
+    check_err(weft_pool_submit(f->pool, gated_job, count_done, &f->a, NULL), 0);
+    gate_wait_started(&f->a, 1);
+    check_err(weft_pool_submit(f->pool, gated_job, count_done, &f->b, NULL), 0);
+    for (int i = 0; i < COUNTS; i++)
+        check_err(weft_pool_submit(f->pool, count_job, count_done, &f->c, &f->ids[i]), 0);
+    gate_release(&f->a, 1);
+    gate_wait_started(&f->b, 1);
+    /* The batch left the queue together: L runs, TAKE - 1 counting jobs wait behind it. */
+    weft_pool_stats_t s = pool_stats(f->pool);
+    return check_uint(s.queued, ==, COUNTS) && check_uint(s.batched, ==, TAKE - 1) &&
+           check_uint(s.running, ==, 2); /* L and the job held at gate a */
+}
+
+static void batch_fixture_end(batch_fixture_t *f)
+{
+    gate_release(&f->a, 1);
+    gate_release(&f->b, 1);
+    if (f->pool != NULL)
+        check_err(weft_pool_free(f->pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    gate_destroy(&f->a);
+    gate_destroy(&f->b);
+    gate_destroy(&f->c);
+}
+
+static void test_batch_stolen_from_long_job(void)
+{
+    batch_fixture_t f;
+    if (batch_fixture_start(&f)) {
+        /* The other worker, let out, runs the queue, then the jobs stuck behind L. */
+        gate_release(&f.a, 1);
+        check(WAIT_FOR(atomic_load(&f.c.done) == COUNTS));
+        check_int(atomic_load(&f.c.done_ok), ==, COUNTS);
+        check_int(atomic_load(&f.b.done), ==, 0); /* L still holds its worker */
+        weft_pool_stats_t s = pool_stats(f.pool);
+        check_uint(s.running, ==, 1);
+        check_uint(s.completed, ==, 2 + COUNTS); /* the two held at gate a, the counting jobs */
+        gate_release(&f.b, 1);
+        check(WAIT_FOR(pool_stats(f.pool).running == 0));
+        check_uint(pool_stats(f.pool).completed, ==, 3 + COUNTS);
+    }
+    batch_fixture_end(&f);
+}
+
+static void test_cancel_in_batch(void)
+{
+    batch_fixture_t f;
+    if (batch_fixture_start(&f)) {
+        /* ids[0 .. TAKE - 2] wait in the batch behind L. */
+        check_err(weft_pool_cancel(f.pool, f.ids[2]), 0);
+        check_int(atomic_load(&f.c.done_canceled), ==, 1); /* its hook ran, here */
+        check_err(weft_pool_cancel(f.pool, f.ids[2]), WEFT_ENOENT);
+        weft_pool_stats_t s = pool_stats(f.pool);
+        check_uint(s.cancelled, ==, 1);
+        check_uint(s.batched, ==, TAKE - 2); /* one fewer */
+        gate_release(&f.a, 1);
+        gate_release(&f.b, 1);
+        check(WAIT_FOR(atomic_load(&f.c.done) == COUNTS));
+        check_int(atomic_load(&f.c.ran), ==, COUNTS - 1); /* it never ran */
+        check_int(atomic_load(&f.c.done_ok), ==, COUNTS - 1);
+        check(WAIT_FOR(pool_stats(f.pool).running == 0));
+    }
+    batch_fixture_end(&f);
+}
+
+typedef struct {
+    batch_fixture_t *f;
+    int rc;
+} batch_stopper_t;
+
+static void *stop_cancel_thread(void *arg)
+{
+    batch_stopper_t *st = arg;
+    st->rc = weft_pool_stop(st->f->pool, WEFT_POOL_STOP_CANCEL, WEFT_POOL_FOREVER);
+    return NULL;
+}
+
+static void test_stop_cancels_batch(void)
+{
+    batch_fixture_t f;
+    if (batch_fixture_start(&f)) {
+        batch_stopper_t st = {&f, -1};
+        pthread_t th;
+        pthread_create(&th, NULL, stop_cancel_thread, &st);
+        /* Queued and batched alike are cancelled before the stop waits for L and the job at
+         * gate a. */
+        check(WAIT_FOR(atomic_load(&f.c.done_canceled) == COUNTS));
+        gate_release(&f.a, 1);
+        gate_release(&f.b, 1);
+        pthread_join(th, NULL);
+        check_err(st.rc, 0);
+        check_int(atomic_load(&f.c.ran), ==, 0);
+        weft_pool_stats_t s = pool_stats(f.pool);
+        check_uint(s.cancelled, ==, COUNTS);
+        check_uint(s.running, ==, 0);
+        gate_release(&f.a, 1); /* (none left to let out: the fixture's end opens a gate too) */
+        gate_release(&f.b, 1);
+    }
+    batch_fixture_end(&f);
+}
+
 static void test_stop_drain(void)
 {
     gate_t g;
@@ -1372,6 +1493,13 @@ int main(void)
          "resize down lets busy surplus threads exit after their job, never interrupting it");
     TEST(test_resize_rejects_bad_limits(),
          "resize rejects max 0 or min > max with WEFT_EINVAL, and WEFT_ECLOSED after stop");
+    TEST(test_batch_stolen_from_long_job(),
+         "a worker with a deep queue takes several jobs at once; when the rest runs out, "
+         "another worker takes those stuck behind a long one");
+    TEST(test_cancel_in_batch(), "cancel of a job taken in a batch but not started returns 0, "
+                                 "runs its hook with WEFT_ECANCELED, and it never runs");
+    TEST(test_stop_cancels_batch(),
+         "stop in cancel mode cancels jobs waiting in a batch as well as queued ones");
     TEST(test_stop_drain(), "stop in drain mode runs every queued job, then returns 0");
     TEST(test_stop_cancel(),
          "stop in cancel mode completes queued jobs with WEFT_ECANCELED, waits for running ones");

@@ -17,11 +17,12 @@
 #define WEFT__JOBS_PER_CHUNK 64u
 #define WEFT__NO_HEAP_SLOT   SIZE_MAX
 #define WEFT__CACHE_LINE     64u
+#define WEFT__TAKE_MAX       8u /* jobs a worker takes per hold of the lock, at most */
 
 typedef enum {
     WEFT__JOB_FREE = 0, /* on the free list */
     WEFT__JOB_QUEUED,   /* on the queue (and in the deadline heap if it has a deadline) */
-    WEFT__JOB_RUNNING,  /* a worker runs its function or its hook */
+    WEFT__JOB_RUNNING,  /* taken by a worker: run, about to be, or waiting in its batch */
     WEFT__JOB_DONE,     /* off the queue, its cancel/timeout hook about to run */
 } weft__job_state_t;
 
@@ -36,8 +37,11 @@ typedef struct weft__job_s {
     const char *name;
     uint64_t submit_ns;
     uint64_t deadline_ns; /* 0: none */
-    uint64_t start_ns;
-    uint64_t qpos;    /* QUEUED: its position in the queue ring */
+    uint64_t qpos;        /* QUEUED: its position in the queue ring */
+    /* RUNNING and taken with others: the batch slot that holds it until someone claims it
+     * (weft__worker_t.batch); NULL when taken alone. Stale once claimed: the slot no longer
+     * holds this job, which is all a claim checks. */
+    _Atomic(struct weft__job_s *) *batch_slot;
     size_t heap_slot; /* index in the deadline heap, or WEFT__NO_HEAP_SLOT */
     uint32_t index;   /* slot number in the chunk table */
     uint32_t gen;     /* bumped each time the record is recycled */
@@ -60,7 +64,16 @@ typedef struct weft__worker_s {
     pthread_t thread;
     pthread_cond_t cond; /* signalled to wake this worker alone (LIFO wake) */
     struct weft_pool_s *pool;
-    weft__job_t *job; /* the job it runs, for stop's report */
+    /* The job it runs and since when, for a stop's report (written by the worker, read under
+     * mu by the stop). */
+    _Atomic(weft__job_t *) job;
+    _Atomic uint64_t job_start_ns;
+    /* The jobs it took in one hold of mu, run in order. Each is claimed by exchanging its
+     * slot with NULL: by this worker before running it, or first by another worker that has
+     * nothing else to do (stealing), a cancel or a stop; whoever claims a job accounts for it.
+     * nbatch (under mu) says how many slots the last take filled. */
+    _Atomic(weft__job_t *) batch[WEFT__TAKE_MAX];
+    unsigned nbatch;
     bool idle;
     unsigned n; /* its number in the thread name */
     /* This worker's share of the pool's histograms: written under mu like the rest, but on a
@@ -94,7 +107,7 @@ struct weft_pool_s {
     unsigned threads;
     unsigned max_threads;
     unsigned room_waiters;
-    unsigned running;
+    unsigned taken; /* jobs workers took off the queue and have not finished */
     bool closed;
     unsigned spinning;   /* workers watching for work before they sleep (0 or 1) */
     bool spin_claimed;   /* a submit has counted on the spinning worker to take its job */
@@ -152,6 +165,10 @@ int weft__pool_cond_wait_until(pthread_cond_t *cond, pthread_mutex_t *mu, uint64
 /* Initialises a condvar on CLOCK_MONOTONIC. Returns 0 or a positive errno. */
 int weft__pool_cond_init(pthread_cond_t *cond);
 
+/* Claims, for whoever calls, every job still waiting in a worker's batch, appending them to
+ * out (linked by `link`), each counted as no longer running; returns how many. Under mu. */
+size_t weft__pool_claim_batches_locked(weft_pool_t *pool, weft__list_t *out);
+
 /* Back to the free list with a new generation. Under mu. */
 void weft__pool_recycle_locked(weft_pool_t *pool, weft__job_t *job);
 
@@ -176,10 +193,11 @@ void weft__pool_name_thread(const weft_pool_t *pool, const char *suffix, char ou
 extern _Thread_local weft_pool_t *weft__pool_current;
 
 /* The queue ring (pool.c). All under mu. reserve makes room for n more positions (0 or
- * WEFT_ENOMEM); push needs that room; pop returns the oldest job or NULL; remove leaves a
- * hole where a queued job was. None of them counts `queued`. */
+ * WEFT_ENOMEM); push needs that room; peek returns the oldest job or NULL, pop takes it;
+ * remove leaves a hole where a queued job was. None of them counts `queued`. */
 int weft__queue_reserve(weft_pool_t *pool, size_t n);
 void weft__queue_push(weft_pool_t *pool, weft__job_t *job);
+weft__job_t *weft__queue_peek(weft_pool_t *pool);
 weft__job_t *weft__queue_pop(weft_pool_t *pool);
 void weft__queue_remove(weft_pool_t *pool, weft__job_t *job);
 

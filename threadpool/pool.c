@@ -4,9 +4,11 @@
 /*
  * DESIGN
  *
- * One mutex (mu) guards the whole pool: the FIFO queue, the free list of job records, the
- * deadline heap, the idle stack, the counters. A submit takes mu once; a worker takes it once
- * per job (to account for the job it finished and take the next one). Nothing runs user code
+ * One mutex (mu) guards the whole pool: the FIFO queue (a ring of pointers), the free list of
+ * job records, the deadline heap, the idle stack, the counters. A submit takes mu once; a
+ * worker takes it once per job (to account for the jobs it finished and take the next), or,
+ * when the queue is deep and no worker idles, once per batch of up to WEFT__TAKE_MAX jobs,
+ * which others may claim (steal) before it starts them (take_locked). Nothing runs user code
  * with mu held: job functions and completion hooks run after an unlock.
  *
  * One lock only: threadpool/ never holds two locks at once.
@@ -261,14 +263,23 @@ void weft__queue_push(weft_pool_t *pool, weft__job_t *job)
     pool->ring[job->qpos & pool->ring_mask] = job;
 }
 
-weft__job_t *weft__queue_pop(weft_pool_t *pool)
+weft__job_t *weft__queue_peek(weft_pool_t *pool)
 {
     while (pool->ring_head != pool->ring_tail) {
-        weft__job_t *job = pool->ring[pool->ring_head++ & pool->ring_mask];
+        weft__job_t *job = pool->ring[pool->ring_head & pool->ring_mask];
         if (job != NULL)
             return job;
+        pool->ring_head++;
     }
     return NULL;
+}
+
+weft__job_t *weft__queue_pop(weft_pool_t *pool)
+{
+    weft__job_t *job = weft__queue_peek(pool);
+    if (job != NULL)
+        pool->ring_head++;
+    return job;
 }
 
 void weft__queue_remove(weft_pool_t *pool, weft__job_t *job)
@@ -345,36 +356,144 @@ void weft__pool_wake_all_idle_locked(weft_pool_t *pool)
 
 /* ------------------------------------------------------------------------- workers */
 
-/* Runs a job the worker w has just taken off the queue; called and returns with mu held.
- * now is the start time. Returns the time the job and its hook finished: the worker's next
- * job, if it takes one at once, starts then (one clock read per job, not two). */
-static uint64_t run_job_locked(weft_pool_t *pool, weft__worker_t *w, weft__job_t *job, uint64_t now)
+/* Takes, for w, a job another worker took in a batch but has not started: the last one of
+ * the first batch found. Under mu. Returns 1, or 0 when there is none. The job is already
+ * counted as running. */
+static unsigned steal_locked(weft_pool_t *pool, weft__worker_t *w)
 {
-    job->state = WEFT__JOB_RUNNING;
-    /* now may be the end of this worker's last job, read before a job submitted since. */
-    if (now < job->submit_ns)
-        now = job->submit_ns;
-    job->start_ns = now;
-    w->job = job;
-    pool->running++;
-    weft__hist_add(&w->queue_wait, now - job->submit_ns);
+    weft__list_t *pos;
+    weft__list_foreach(pos, &pool->workers)
+    {
+        weft__worker_t *v = weft__list_entry(pos, weft__worker_t, all_link);
+        if (v == w)
+            continue;
+        for (unsigned i = v->nbatch; i-- > 0;) {
+            weft__job_t *job = atomic_exchange_explicit(&v->batch[i], NULL, memory_order_acq_rel);
+            if (job == NULL)
+                continue;
+            job->batch_slot = &w->batch[0];
+            atomic_store_explicit(&w->batch[0], job, memory_order_relaxed);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Takes work for w into its batch slots; under mu. One job, unless the queue is deep and no
+ * worker is idle: then up to WEFT__TAKE_MAX, one hold of mu for all (the others have plenty
+ * left to take, and one that runs out steals from this batch before it sleeps, so a long job
+ * does not hold back those taken with it). A job with a start deadline is taken alone, so
+ * that the deadline thread watches it until it starts. With the queue empty, w steals.
+ * Returns how many slots it filled. */
+static unsigned take_locked(weft_pool_t *pool, weft__worker_t *w)
+{
+    unsigned want = 1;
+    if (pool->nidle == 0 && pool->queued >= (size_t)pool->threads * WEFT__TAKE_MAX * 2)
+        want = WEFT__TAKE_MAX;
+    unsigned n = 0;
+    weft__job_t *job;
+    while (n < want && (job = weft__queue_peek(pool)) != NULL) {
+        if (job->deadline_ns != 0 && n > 0)
+            break;
+        weft__queue_pop(pool);
+        pool->queued--;
+        weft__pool_room_freed_locked(pool);
+        if (job->heap_slot != WEFT__NO_HEAP_SLOT)
+            weft__heap_remove(pool, job);
+        job->state = WEFT__JOB_RUNNING;
+        job->batch_slot = want > 1 ? &w->batch[n] : NULL;
+        atomic_store_explicit(&w->batch[n], job, memory_order_relaxed);
+        n++;
+        if (job->deadline_ns != 0)
+            break;
+    }
+    pool->taken += n;
+    if (n == 0)
+        n = steal_locked(pool, w);
+    w->nbatch = n;
+    return n;
+}
+
+/* Runs the n jobs in w's batch slots, each claimed first (one another thread claimed is
+ * skipped), then accounts for those it ran. Called and returns with mu held, dropping it
+ * meanwhile. now: when w's previous job ended, 0 if it waited since. Returns when the last
+ * job it ran ended (one clock read per job: the end of one is the start of the next), 0 if it
+ * ran none. */
+static uint64_t run_taken_locked(weft_pool_t *pool, weft__worker_t *w, unsigned n, uint64_t now)
+{
+    struct {
+        weft__job_t *job;
+        uint64_t start, end;
+        bool expired;
+    } ran[WEFT__TAKE_MAX];
+    unsigned nran = 0;
     pthread_mutex_unlock(&pool->mu);
 
-    /* Unlocked: the job may run for seconds, and may submit, cancel or read stats. */
-    current_job = job;
-    job->fn(job->arg);
-    current_job = NULL;
-    if (job->done != NULL)
-        job->done(job->arg, 0);
-    uint64_t end = weft__pool_now_ns();
+    /* Unlocked: a job may run for seconds, and may submit, cancel or read stats. */
+    if (now == 0)
+        now = weft__pool_now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        weft__job_t *job = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+        if (job == NULL)
+            continue; /* stolen, or cancelled before it started */
+        /* now may be the end of this worker's last job, read before this one was submitted. */
+        if (now < job->submit_ns)
+            now = job->submit_ns;
+        ran[nran].job = job;
+        ran[nran].start = now;
+        ran[nran].expired = job->deadline_ns != 0 && now >= job->deadline_ns;
+        if (ran[nran].expired) {
+            /* Past its start deadline before the deadline thread got to it: same outcome. */
+            if (job->done != NULL)
+                job->done(job->arg, WEFT_ETIMEDOUT);
+        } else {
+            atomic_store_explicit(&w->job_start_ns, now, memory_order_relaxed);
+            atomic_store_explicit(&w->job, job, memory_order_relaxed);
+            current_job = job;
+            job->fn(job->arg);
+            current_job = NULL;
+            if (job->done != NULL)
+                job->done(job->arg, 0);
+            atomic_store_explicit(&w->job, NULL, memory_order_relaxed);
+            now = weft__pool_now_ns();
+        }
+        ran[nran++].end = now;
+    }
 
     pthread_mutex_lock(&pool->mu);
-    weft__hist_add(&w->run_time, end - job->start_ns);
-    pool->running--;
-    pool->completed++;
-    w->job = NULL;
-    weft__pool_recycle_locked(pool, job);
-    return end;
+    w->nbatch = 0;
+    for (unsigned i = 0; i < nran; i++) {
+        if (ran[i].expired) {
+            pool->timed_out++;
+        } else {
+            weft__hist_add(&w->queue_wait, ran[i].start - ran[i].job->submit_ns);
+            weft__hist_add(&w->run_time, ran[i].end - ran[i].start);
+            pool->completed++;
+        }
+        pool->taken--;
+        weft__pool_recycle_locked(pool, ran[i].job);
+    }
+    return nran > 0 ? now : 0;
+}
+
+size_t weft__pool_claim_batches_locked(weft_pool_t *pool, weft__list_t *out)
+{
+    size_t n = 0;
+    weft__list_t *pos;
+    weft__list_foreach(pos, &pool->workers)
+    {
+        weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
+        for (unsigned i = 0; i < w->nbatch; i++) {
+            weft__job_t *job = atomic_exchange_explicit(&w->batch[i], NULL, memory_order_acq_rel);
+            if (job == NULL)
+                continue;
+            job->state = WEFT__JOB_DONE; /* a cancel now answers ENOENT */
+            pool->taken--;
+            weft__list_push_tail(out, &job->link);
+            n++;
+        }
+    }
+    return n;
 }
 
 /* Waits on the idle stack until woken or timed out. Returns false when the worker should exit
@@ -456,27 +575,9 @@ static void *worker_main(void *arg)
     for (;;) {
         if (pool->threads > pool->max_threads)
             break; /* resized down: the surplus leaves after its job */
-        weft__job_t *job = weft__queue_pop(pool);
-        if (job != NULL) {
-            pool->queued--;
-            weft__pool_room_freed_locked(pool);
-            if (job->heap_slot != WEFT__NO_HEAP_SLOT)
-                weft__heap_remove(pool, job);
-            uint64_t now = last_end != 0 ? last_end : weft__pool_now_ns();
-            last_end = 0;
-            if (job->deadline_ns != 0 && now >= job->deadline_ns) {
-                /* Expired before the deadline thread got to it: same outcome, this thread. */
-                weft_job_done_fn done = job->done;
-                void *done_arg = job->arg;
-                pool->timed_out++;
-                weft__pool_recycle_locked(pool, job);
-                pthread_mutex_unlock(&pool->mu);
-                if (done != NULL)
-                    done(done_arg, WEFT_ETIMEDOUT);
-                pthread_mutex_lock(&pool->mu);
-                continue;
-            }
-            last_end = run_job_locked(pool, w, job, now);
+        unsigned n = take_locked(pool, w);
+        if (n > 0) {
+            last_end = run_taken_locked(pool, w, n, last_end);
             continue;
         }
         bool just_ran = last_end != 0;
@@ -789,6 +890,7 @@ static int queue_filled_locked(weft_pool_t *pool, weft__job_t *job, int *spawn_e
         return errno_to_weft(wrc);
     }
     job->state = WEFT__JOB_QUEUED;
+    job->batch_slot = NULL;
     atomic_store_explicit(&job->cancel, false, memory_order_relaxed);
     weft__queue_push(pool, job);
     pool->queued++;
@@ -937,16 +1039,24 @@ int weft_pool_cancel(weft_pool_t *pool, weft_job_id_t id)
         return WEFT_ENOENT;
     }
     if (job->state == WEFT__JOB_RUNNING) {
-        atomic_store_explicit(&job->cancel, true, memory_order_release);
-        pthread_mutex_unlock(&pool->mu);
-        return WEFT_EBUSY;
+        /* Taken in a batch but not started: claimed here, it never runs (as if queued). */
+        weft__job_t *expect = job;
+        if (job->batch_slot == NULL ||
+            !atomic_compare_exchange_strong_explicit(job->batch_slot, &expect, NULL,
+                                                     memory_order_acq_rel, memory_order_acquire)) {
+            atomic_store_explicit(&job->cancel, true, memory_order_release);
+            pthread_mutex_unlock(&pool->mu);
+            return WEFT_EBUSY;
+        }
+        pool->taken--;
+    } else {
+        weft__queue_remove(pool, job);
+        pool->queued--;
+        weft__pool_room_freed_locked(pool);
+        if (job->heap_slot != WEFT__NO_HEAP_SLOT)
+            weft__heap_remove(pool, job);
     }
-    weft__queue_remove(pool, job);
-    pool->queued--;
-    if (job->heap_slot != WEFT__NO_HEAP_SLOT)
-        weft__heap_remove(pool, job);
     pool->cancelled++;
-    weft__pool_room_freed_locked(pool);
     weft_job_done_fn done = job->done;
     void *arg = job->arg;
     weft__pool_recycle_locked(pool, job);
@@ -1001,10 +1111,21 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     pthread_mutex_lock(&pool->mu);
     out->threads = pool->threads;
     out->idle = pool->nidle;
-    out->running = pool->running;
+    /* Taken jobs are running, or waiting in a batch (counted as queued: not started yet).
+     * A worker names the job it runs without mu, so the split may lag a job by a moment; the
+     * sum is exact. */
+    unsigned now_running = 0;
+    weft__list_t *pos;
+    weft__list_foreach(pos, &pool->workers)
+    {
+        weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
+        now_running += atomic_load_explicit(&w->job, memory_order_relaxed) != NULL;
+    }
+    out->running = now_running < pool->taken ? now_running : pool->taken;
+    out->batched = pool->taken - out->running;
     out->min_threads = pool->min_threads;
     out->max_threads = pool->max_threads;
-    out->queued = pool->queued;
+    out->queued = pool->queued + out->batched;
     out->queue_limit = pool->queue_limit;
     out->submitted = pool->submitted;
     out->completed = pool->completed;
@@ -1016,7 +1137,6 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
         weft__hist_t *run = wait + 1;
         *wait = pool->queue_wait;
         *run = pool->run_time;
-        weft__list_t *pos;
         weft__list_foreach(pos, &pool->workers)
         {
             weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);

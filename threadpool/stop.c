@@ -65,12 +65,15 @@ static stuck_t *collect_stuck_locked(weft_pool_t *pool, size_t *n)
     weft__list_foreach(pos, &pool->workers)
     {
         weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
-        if (w->job == NULL)
+        /* The record stays valid while mu is held: its worker recycles it under mu. */
+        weft__job_t *job = atomic_load_explicit(&w->job, memory_order_relaxed);
+        if (job == NULL)
             continue;
+        uint64_t start = atomic_load_explicit(&w->job_start_ns, memory_order_relaxed);
         stuck_t *e = &s[(*n)++];
-        snprintf(e->job, sizeof(e->job), "%s", w->job->name != NULL ? w->job->name : "(unnamed)");
+        snprintf(e->job, sizeof(e->job), "%s", job->name != NULL ? job->name : "(unnamed)");
         snprintf(e->thread, sizeof(e->thread), "%s", w->thread_name);
-        e->running_ms = (now - w->job->start_ns) / 1000000u;
+        e->running_ms = now > start ? (now - start) / 1000000u : 0;
     }
     return s;
 }
@@ -109,6 +112,8 @@ int weft_pool_stop(weft_pool_t *pool, weft_pool_stop_mode_t mode, uint64_t timeo
             weft__list_push_tail(&cancelled, &job->link);
         }
         pool->queued = 0;
+        /* And those taken in a batch that no worker has started yet. */
+        pool->cancelled += weft__pool_claim_batches_locked(pool, &cancelled);
     }
     weft__pool_wake_all_idle_locked(pool);
     pthread_cond_broadcast(&pool->room_cond);

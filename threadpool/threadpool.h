@@ -218,7 +218,8 @@ typedef struct {
     unsigned running;     /* jobs whose function or hook is running now */
     unsigned min_threads; /* the limits in force */
     unsigned max_threads;
-    size_t queued; /* jobs waiting to start */
+    size_t queued;  /* jobs waiting to start, batched ones included */
+    size_t batched; /* of which taken by a busy worker in a batch (see weft_pool_cancel) */
     size_t queue_limit;
     uint64_t submitted; /* submits that returned 0 */
     uint64_t completed; /* jobs that ran, hook included */
