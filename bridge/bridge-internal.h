@@ -34,6 +34,14 @@ void weft__reactor_poll_for(weft_reactor_t *r, uint64_t ns);
 
 typedef struct weft__offload_s weft__offload_t;
 
+/* One slot of the completion ring (offload.c): seq says whose turn it is (Vyukov's bounded
+ * queue): position p is free for a producer when seq == p, holds a record for the loop when
+ * seq == p + 1. */
+typedef struct {
+    atomic_size_t seq;
+    weft__offload_t *rec;
+} weft__done_slot_t;
+
 /* A function the bridge calls when a refused weft_reactor_free has reopened the thread-call
  * queue (so that whoever was refused with WEFT_ECLOSED meanwhile can post again). Embedded in
  * its owner; added and removed on the loop thread. */
@@ -42,6 +50,8 @@ typedef struct {
     void (*fn)(void *arg);
     void *arg;
 } weft__bridge_hook_t;
+
+#define WEFT__DONE_RING 2048u /* completion ring slots (a power of two) */
 
 /* Lock order: `lock` and a blocking call's own mutex are never held together. */
 typedef struct {
@@ -56,8 +66,10 @@ typedef struct {
     size_t nfree;
     weft__list_t in_flight;                       /* offloads whose result has not been delivered */
     weft__offload_t *pending_head, *pending_tail; /* made in this dispatch, not yet submitted */
-    weft__offload_t *ready_head, *ready_tail;     /* back from the workers, not yet delivered */
+    weft__offload_t *ready_head, *ready_tail;     /* taken back early, delivered first */
     size_t nready;                                /* records on the ready list */
+    size_t ring_head;                             /* next ring position the loop takes */
+    weft__offload_t *ovf_head, *ovf_tail;         /* taken off the overflow stack, in push order */
     weft__list_t reopen_hooks;                    /* weft__bridge_hook_t */
     bool drain_again;                             /* a drain posted by the loop is on its way */
     size_t jobs_expected; /* records whose completion (job_done or on the loop) will come */
@@ -69,13 +81,18 @@ typedef struct {
     bool closed;                    /* shutdown has woken the blocking calls (under lock) */
     atomic_size_t blocking_records; /* blocking-call records that may still touch the bridge */
 
-    /* The completion stack, on a line of its own: workers push finished records (lock-free),
-     * the loop takes them all at once. jobs_finished counts completions that are done with
-     * the bridge; the reactor may not be freed while it trails jobs_expected. */
+    /* What completions write, on a line of its own: ring_tail, the next ring position to
+     * claim; the overflow stack, for records that find the ring full; drain_armed, set when
+     * the loop wants the next completion to post a drain (none is on its way); and
+     * jobs_finished, completions done with the bridge (the reactor may not be freed while it
+     * trails jobs_expected). */
     char pad_before[64]; /* (padding, not _Alignas: the struct comes from malloc) */
-    _Atomic(weft__offload_t *) done_top;
+    atomic_size_t ring_tail;
+    _Atomic(weft__offload_t *) ovf_top;
+    atomic_bool drain_armed;
     atomic_size_t jobs_finished;
     char pad_after[64];
+    weft__done_slot_t *ring; /* WEFT__DONE_RING slots, made with the bridge */
 } weft__bridge_t;
 
 /* The reactor's bridge, made on first use (loop thread); NULL with *err if it cannot be. */

@@ -56,32 +56,40 @@
 #include <weft/log.h>
 
 #include "../common/alloc-internal.h"
+#include "../common/fault-internal.h"
 #include "bridge-internal.h"
 
 #define FREE_RECORDS_MAX 4096
 #define DELIVER_BATCH    1024 /* completions delivered per loop iteration */
 #define SUBMIT_BATCH     64   /* records per weft_pool_submit_batch call */
 #define BUSY_WAIT_TRIES  1000 /* yields a free waits for workers finishing their bookkeeping */
+#define CACHE_LINE       64
 
+/* Three cache lines, so that no line is written on two CPUs at once: what the worker reads
+ * (written by the loop before the job is queued); the loop's own; and what the worker writes
+ * (read by the loop once the record is off the completion ring; back also before, by a
+ * cancel). Records are aligned to a line (record_get). */
 struct weft__offload_s {
-    weft__list_t link;     /* in b->in_flight until delivered (loop) */
-    weft__offload_t *next; /* free list, pending list, completion stack, ready list */
-    weft__bridge_t *b;
-    weft_pool_t *pool;
-    weft_job_id_t id;
+    _Alignas(CACHE_LINE) weft__bridge_t *b;
     weft_thread_fn fn;
     void *arg;
     void *context;
+
+    _Alignas(CACHE_LINE) weft__list_t link; /* in b->in_flight until delivered (loop) */
+    weft__offload_t *next; /* free list, pending list, ready list, overflow stack */
+    weft_pool_t *pool;
+    weft_job_id_t id;
     weft_deferred_t *d; /* the completion's reference */
     uint64_t start_timeout_ms;
     const char *name;
+    weft_free_fn arg_free;
     bool pending;   /* on the pending list, not yet given to the pool (loop) */
     bool cancelled; /* cancelled while pending: never submitted (loop) */
-    bool back;      /* its hook has run: taken off the completion stack (loop) */
-    weft_free_fn arg_free;
-    /* Written by the worker, read by the loop after the completion stack's hand-over. */
-    weft_result_t result;
+
+    _Alignas(CACHE_LINE) weft_result_t result;
+    size_t mark; /* on the overflow stack: the ring positions claimed before it */
     int status;
+    atomic_bool back; /* its hook has run: the pool is done with it */
 };
 
 static _Thread_local void *current_context;
@@ -164,6 +172,7 @@ static void bridge_release(void *ext)
         weft__free(o);
     }
     pthread_mutex_destroy(&b->lock);
+    weft__free(b->ring);
     weft__free(b);
 }
 
@@ -198,7 +207,17 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     weft__list_init(&b->in_flight);
     weft__list_init(&b->blocking);
     weft__list_init(&b->reopen_hooks);
-    atomic_init(&b->done_top, NULL);
+    b->ring = weft__malloc(WEFT__DONE_RING * sizeof(*b->ring));
+    if (b->ring == NULL) {
+        weft__free(b);
+        *err = WEFT_ENOMEM;
+        return NULL;
+    }
+    for (size_t i = 0; i < WEFT__DONE_RING; i++)
+        atomic_init(&b->ring[i].seq, i);
+    atomic_init(&b->ring_tail, 0);
+    atomic_init(&b->ovf_top, NULL);
+    atomic_init(&b->drain_armed, true);
     atomic_init(&b->jobs_finished, 0);
     atomic_init(&b->blocking_records, 0);
     int rc = -pthread_mutex_init(&b->lock, NULL);
@@ -211,6 +230,7 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     if (rc == 0)
         rc = weft__reactor_set_ext(r, b, &bridge_ops);
     if (rc != 0) {
+        weft__free(b->ring);
         weft__free(b);
         *err = rc;
         return NULL;
@@ -299,7 +319,7 @@ static weft__offload_t *record_get(weft__bridge_t *b)
     if (o != NULL) {
         b->free_records = o->next;
         b->nfree--;
-    } else if ((o = weft__malloc(sizeof(*o))) == NULL) {
+    } else if ((o = weft__aligned_alloc(CACHE_LINE, sizeof(*o))) == NULL) {
         return NULL;
     }
     o->b = b;
@@ -309,7 +329,7 @@ static weft__offload_t *record_get(weft__bridge_t *b)
     o->status = 0;
     o->pending = false;
     o->cancelled = false;
-    o->back = false;
+    atomic_init(&o->back, false);
     o->arg_free = NULL;
     weft__list_init(&o->link);
     return o;
@@ -355,19 +375,53 @@ static void post_drain(weft__bridge_t *b)
     }
 }
 
+/* Any thread: puts o on the completion ring, or, if the ring is full, on the overflow stack
+ * with the ring position reached so far (the loop delivers every ring record claimed before
+ * it first, so each thread's completions still arrive in the order it made them). */
+static void publish(weft__bridge_t *b, weft__offload_t *o)
+{
+    size_t pos = atomic_load_explicit(&b->ring_tail, memory_order_relaxed);
+    for (;;) {
+        weft__done_slot_t *slot = &b->ring[pos & (WEFT__DONE_RING - 1)];
+        size_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        if (seq == pos) {
+            if (atomic_compare_exchange_weak_explicit(&b->ring_tail, &pos, pos + 1,
+                                                      memory_order_relaxed, memory_order_relaxed)) {
+#ifdef WEFT_FAULT_INJECTION
+                weft__fault_publish_point();
+#endif
+                slot->rec = o;
+                /* Sequentially consistent, as the armed check after it and the loop's
+                 * re-arming before its reads: one of the two sees the other (job_done). */
+                atomic_store_explicit(&slot->seq, pos + 1, memory_order_seq_cst);
+                return;
+            }
+        } else if ((ptrdiff_t)(seq - pos) < 0) {
+            break; /* the slot still holds the record from a lap ago: full */
+        } else {
+            pos = atomic_load_explicit(&b->ring_tail, memory_order_relaxed);
+        }
+    }
+    o->mark = atomic_load_explicit(&b->ring_tail, memory_order_relaxed);
+    weft__offload_t *top = atomic_load_explicit(&b->ovf_top, memory_order_relaxed);
+    do
+        o->next = top;
+    while (!atomic_compare_exchange_weak_explicit(&b->ovf_top, &top, o, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+}
+
 /* Worker (or the thread that cancelled or stopped): hand the record to the loop. */
 static void job_done(void *arg, int status)
 {
     weft__offload_t *o = arg;
-    weft__bridge_t *b = o->b; /* read before the push: o may be delivered right after it */
+    weft__bridge_t *b = o->b; /* read before publishing: o may be delivered right after */
     o->status = status;
-    weft__offload_t *top = atomic_load_explicit(&b->done_top, memory_order_relaxed);
-    do
-        o->next = top;
-    while (!atomic_compare_exchange_weak_explicit(&b->done_top, &top, o, memory_order_release,
-                                                  memory_order_relaxed));
-    if (top == NULL)
-        post_drain(b); /* the stack was empty: no drain is on its way */
+    atomic_store_explicit(&o->back, true, memory_order_release);
+    publish(b, o);
+    /* One drain per batch: the first completion after the loop re-armed posts it. */
+    if (atomic_load_explicit(&b->drain_armed, memory_order_seq_cst) &&
+        atomic_exchange_explicit(&b->drain_armed, false, memory_order_seq_cst))
+        post_drain(b);
     /* The last touch of the bridge: from here the reactor may be freed. */
     atomic_fetch_add_explicit(&b->jobs_finished, 1, memory_order_release);
 }
@@ -437,37 +491,109 @@ static void finish_on_loop(weft__bridge_t *b, weft__offload_t *o, int status)
     deliver(o);
 }
 
-/* Loop: moves the completion stack, in submit order, to the end of the ready list. */
+/* Loop: the record at ring position pos if it has been published, else NULL. */
+static weft__offload_t *ring_peek(const weft__bridge_t *b, size_t pos)
+{
+    const weft__done_slot_t *slot = &b->ring[pos & (WEFT__DONE_RING - 1)];
+    if (atomic_load_explicit(&slot->seq, memory_order_seq_cst) != pos + 1)
+        return NULL;
+    return slot->rec;
+}
+
+/* How many ring positions ahead the loop prefetches the record it will deliver then. */
+#define PREFETCH_AHEAD 4
+
+/* Loop: the next completion in order, or NULL if none is ready: the overflow records whose
+ * turn has come, else the ring's next, else (the ring empty, or its next slot claimed but not
+ * yet written, whose writer will post a drain) nothing. Each record taken from the ring
+ * prefetches the one PREFETCH_AHEAD behind it: the ring holds pointers, so the loop can ask
+ * for several records' lines at once instead of following a chain one miss at a time. */
+static weft__offload_t *take_one(weft__bridge_t *b)
+{
+    for (;;) {
+        weft__offload_t *o = b->ovf_head;
+        if (o != NULL && o->mark <= b->ring_head) {
+            b->ovf_head = o->next;
+            if (b->ovf_head == NULL)
+                b->ovf_tail = NULL;
+            return o;
+        }
+        if ((o = ring_peek(b, b->ring_head)) != NULL) {
+            weft__done_slot_t *slot = &b->ring[b->ring_head & (WEFT__DONE_RING - 1)];
+            /* The slot is free again for the producer one lap on. */
+            atomic_store_explicit(&slot->seq, b->ring_head + WEFT__DONE_RING, memory_order_release);
+            b->ring_head++;
+            weft__offload_t *ahead = ring_peek(b, b->ring_head + PREFETCH_AHEAD - 1);
+            if (ahead != NULL) {
+                __builtin_prefetch(ahead);
+                __builtin_prefetch((char *)ahead + 64);
+                __builtin_prefetch((char *)ahead + 128);
+            }
+            return o;
+        }
+        /* Records that found the ring full, in the order they were pushed. */
+        weft__offload_t *top = atomic_exchange_explicit(&b->ovf_top, NULL, memory_order_seq_cst);
+        if (top == NULL)
+            return NULL;
+        weft__offload_t *head = NULL, *tail = top;
+        while (top != NULL) {
+            weft__offload_t *next = top->next;
+            top->next = head;
+            head = top;
+            top = next;
+        }
+        if (b->ovf_tail != NULL)
+            b->ovf_tail->next = head;
+        else
+            b->ovf_head = head;
+        b->ovf_tail = tail;
+    }
+}
+
+/* Loop: whether a completion is ready to take (take_one would not return NULL). */
+static bool done_waiting(const weft__bridge_t *b)
+{
+    return (b->ovf_head != NULL && b->ovf_head->mark <= b->ring_head) ||
+           ring_peek(b, b->ring_head) != NULL ||
+           atomic_load_explicit(&b->ovf_top, memory_order_seq_cst) != NULL;
+}
+
+/* Loop: moves every completion that is back, in order, to the end of the ready list (for the
+ * paths that must see them all: a free's check, shutdown, a reopened queue). */
 static void take_done(weft__bridge_t *b)
 {
-    weft__offload_t *o = atomic_exchange_explicit(&b->done_top, NULL, memory_order_acquire);
-    if (o == NULL)
-        return;
-    weft__offload_t *head = NULL, *tail = o;
-    while (o != NULL) {
-        weft__offload_t *next = o->next;
-        o->next = head;
-        o->back = true;
-        head = o;
-        o = next;
+    weft__offload_t *o;
+    while ((o = take_one(b)) != NULL) {
+        o->next = NULL;
+        if (b->ready_tail != NULL)
+            b->ready_tail->next = o;
+        else
+            b->ready_head = o;
+        b->ready_tail = o;
         b->nready++;
     }
-    if (b->ready_tail != NULL)
-        b->ready_tail->next = head;
-    else
-        b->ready_head = head;
-    b->ready_tail = tail;
+}
+
+/* Loop: the next record to deliver: the ready list's first (taken earlier, so older), else
+ * the next completion. */
+static weft__offload_t *next_ready(weft__bridge_t *b)
+{
+    weft__offload_t *o = b->ready_head;
+    if (o == NULL)
+        return take_one(b);
+    b->ready_head = o->next;
+    if (b->ready_head == NULL)
+        b->ready_tail = NULL;
+    b->nready--;
+    return o;
 }
 
 /* Loop: delivers up to limit ready records; the rest wait for the next iteration. */
 static void deliver_ready(weft__bridge_t *b, size_t limit)
 {
-    for (size_t n = 0; n < limit && b->ready_head != NULL; n++) {
-        weft__offload_t *o = b->ready_head; /* re-read: a callback may deliver_all */
-        b->ready_head = o->next;
-        if (b->ready_head == NULL)
-            b->ready_tail = NULL;
-        b->nready--;
+    weft__offload_t *o;
+    /* Looked up afresh each time: a callback may deliver_all. */
+    for (size_t n = 0; n < limit && (o = next_ready(b)) != NULL; n++) {
         deliver(o);
         /* Offloads the callbacks made so far go to their pools now and then, not only when
          * the whole drain is done: the workers then run them while the loop delivers the rest,
@@ -475,7 +601,7 @@ static void deliver_ready(weft__bridge_t *b, size_t limit)
         if ((n + 1) % SUBMIT_BATCH == 0 && b->pending_head != NULL)
             flush_pending(b);
     }
-    if (b->ready_head == NULL || b->drain_again)
+    if ((b->ready_head == NULL && !done_waiting(b)) || b->drain_again)
         return;
     /* More than a batch: another drain, through the thread-call queue, runs the rest after
      * this iteration's timers and I/O (as the reactor's own thread calls do). It is run even
@@ -491,16 +617,20 @@ static void drain(void *arg)
 {
     weft__bridge_t *b = arg;
     b->drain_again = false;
-    take_done(b);
+    /* Re-armed before anything is read: a completion this drain does not see posts the next
+     * one (job_done). */
+    atomic_store_explicit(&b->drain_armed, true, memory_order_seq_cst);
     deliver_ready(b, DELIVER_BATCH);
 }
 
 /* Loop: a refused weft_reactor_free reopened the thread-call queue. A worker refused while it
- * was closed left its record on the stack without a drain, and the pushes after it, finding
- * the stack not empty, post none either: post one now. Then the other users of the hook. */
+ * was closed published its record without a drain, having disarmed the ring, so the ones
+ * after it post none either: re-arm, and post one now if anything is back. Then the other
+ * users of the hook. */
 static void bridge_reopened(void *ext)
 {
     weft__bridge_t *b = ext;
+    atomic_store_explicit(&b->drain_armed, true, memory_order_seq_cst);
     take_done(b);
     if (b->ready_head != NULL && !b->drain_again &&
         weft_reactor_call_from_thread(b->r, drain, b) == 0)
@@ -543,8 +673,7 @@ static int offload_cancel(weft_deferred_t *d, void *arg)
     }
     /* A job whose hook has run is done with its pool, which its owner may have freed since:
      * leave the pool alone, deliver() drops the result. */
-    take_done(o->b);
-    if (o->back)
+    if (atomic_load_explicit(&o->back, memory_order_acquire))
         return 0;
     /* 0: removed, its hook has posted the completion; EBUSY: running, its cooperative flag
      * is set; ENOENT: completing. All three end in deliver(). */

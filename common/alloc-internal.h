@@ -14,6 +14,9 @@
 void *weft__malloc(size_t size);
 void *weft__calloc(size_t count, size_t size);
 void *weft__realloc(void *ptr, size_t size);
+/* size bytes at an address that is a multiple of align (a power of two, at least
+ * sizeof(void *)), as posix_memalign; freed with weft__free. */
+void *weft__aligned_alloc(size_t align, size_t size);
 void weft__free(void *ptr);
 char *weft__strdup(const char *s);
 char *weft__strndup(const char *s, size_t n);

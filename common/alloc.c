@@ -38,6 +38,13 @@ void *weft__realloc(void *ptr, size_t size)
     return realloc(ptr, size ? size : 1);
 }
 
+void *weft__aligned_alloc(size_t align, size_t size)
+{
+    FAIL_IF_ARMED();
+    void *p;
+    return posix_memalign(&p, align, size ? size : 1) == 0 ? p : NULL;
+}
+
 void weft__free(void *ptr)
 {
     free(ptr);

@@ -27,6 +27,14 @@ void weft__fault_thread_arm(unsigned long n, bool sticky);
 unsigned long weft__fault_thread_count(void);
 bool weft__fault_thread_hit(void);
 
+/* The bridge calls weft__fault_publish_point between claiming a slot of its completion ring
+ * and filling it. After arm, the next call (from any thread) posts *reached and waits on
+ * *resume before it returns; the calls after it return at once. A test holds one producer
+ * there to open the window the ring's overflow marks are for (t/82). */
+#include <semaphore.h>
+void weft__fault_publish_arm(sem_t *reached, sem_t *resume);
+void weft__fault_publish_point(void);
+
 #endif /* WEFT_FAULT_INJECTION */
 
 #endif /* WEFT_COMMON_FAULT_INTERNAL_H */

@@ -4,6 +4,7 @@
 
 #ifdef WEFT_FAULT_INJECTION
 #include <stdatomic.h>
+#include <stddef.h>
 
 /*
  * A counter and a target per kind. The count only matters relative to the target, and arming
@@ -63,6 +64,26 @@ unsigned long weft__fault_thread_count(void)
 bool weft__fault_thread_hit(void)
 {
     return hit(&threads);
+}
+
+/* The publish hold: armed with two semaphores; the first call after arming takes them. */
+static _Atomic(sem_t *) publish_reached, publish_resume;
+
+void weft__fault_publish_arm(sem_t *reached, sem_t *resume)
+{
+    atomic_store_explicit(&publish_resume, resume, memory_order_relaxed);
+    atomic_store_explicit(&publish_reached, reached, memory_order_release);
+}
+
+void weft__fault_publish_point(void)
+{
+    sem_t *reached = atomic_exchange_explicit(&publish_reached, NULL, memory_order_acq_rel);
+    if (reached == NULL)
+        return;
+    sem_t *resume = atomic_load_explicit(&publish_resume, memory_order_relaxed);
+    sem_post(reached);
+    while (sem_wait(resume) != 0)
+        ;
 }
 #else
 /* ISO C wants a translation unit to declare something. */

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <weft/bridge.h>
 #include <weft/deferred.h>
@@ -364,6 +365,103 @@ static void test_long_drain_submits_as_it_goes(void)
     t_teardown(relay.r);
 }
 
+/* ------------------------------------------------------------------ the completion ring */
+
+/* More completions than the ring holds (WEFT__DONE_RING, 2048) come back while the loop does
+ * not run: the rest wait on the overflow stack, and still arrive in order. */
+#define N_OVERFLOW 5000
+
+static void test_ring_overflow_keeps_order(void)
+{
+    reset();
+    weft_reactor_t *r = reactor_with_cpu_threads(1);
+    static seen_t seen[N_OVERFLOW];
+    static int order[N_OVERFLOW];
+    int order_len = 0;
+    memset(seen, 0, sizeof(seen));
+    for (int i = 0; i < N_OVERFLOW; i++) {
+        weft_deferred_t *d = weft_defer_to_thread(r, echo_job, (void *)(intptr_t)i, NULL, NULL);
+        seen[i].order = order;
+        seen[i].order_len = &order_len;
+        watch(d, &seen[i]);
+    }
+    weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL);
+    weft_pool_stats_t ps;
+    for (int i = 0; i < 100000000 && (weft_pool_get_stats(pool, &ps), ps.completed < N_OVERFLOW);
+         i++)
+        sched_yield();
+    check_uint(ps.completed, ==, N_OVERFLOW);
+    run_until_idle(r);
+    check_int(order_len, ==, N_OVERFLOW);
+    int wrong = 0;
+    for (int i = 0; i < order_len; i++)
+        wrong += order[i] != i;
+    check_int(wrong, ==, 0); /* one worker: submit order */
+    t_teardown(r);
+}
+
+/* Two workers, and a loop that stops for a while now and then, so that the ring fills and
+ * empties while completions go on: each worker's results arrive in the order it finished
+ * them (a job numbers its completions per thread). */
+#define N_ORDER 20000
+
+static atomic_int next_thread;
+static _Thread_local int thread_no = -1;
+static _Thread_local int thread_seq;
+
+static weft_result_t numbered_job(void *arg)
+{
+    (void)arg;
+    if (thread_no < 0)
+        thread_no = atomic_fetch_add(&next_thread, 1);
+    for (volatile int spin = 0; spin < 200; spin++)
+        ;
+    return weft_ok((void *)(((intptr_t)thread_no << 24) | ++thread_seq), NULL);
+}
+
+typedef struct {
+    int last[8]; /* per thread: the last number seen */
+    int delivered, misordered, bad_thread;
+} per_thread_t;
+
+static weft_result_t numbered_ok(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)free_fn;
+    per_thread_t *p = arg;
+    intptr_t v = (intptr_t)value;
+    int t = (int)(v >> 24), seq = (int)(v & 0xffffff);
+    if (t < 0 || t >= 8) {
+        p->bad_thread++;
+    } else {
+        p->misordered += seq <= p->last[t];
+        p->last[t] = seq;
+    }
+    if (++p->delivered % 2000 == 0) {
+        struct timespec pause = {0, 3000000}; /* the loop stops: completions pile up */
+        nanosleep(&pause, NULL);
+    }
+    return weft_ok(NULL, NULL);
+}
+
+static void test_ring_order_per_worker(void)
+{
+    reset();
+    atomic_store(&next_thread, 0);
+    weft_reactor_t *r = reactor_with_cpu_threads(2);
+    per_thread_t p;
+    memset(&p, 0, sizeof(p));
+    for (int i = 0; i < N_ORDER; i++) {
+        weft_deferred_t *d = weft_defer_to_thread(r, numbered_job, NULL, NULL, NULL);
+        check_err(weft_deferred_add_callbacks(d, numbered_ok, &p, NULL, NULL), 0);
+        weft_deferred_unref(d);
+    }
+    run_until_idle(r);
+    check_int(p.delivered, ==, N_ORDER);
+    check_int(p.misordered, ==, 0);
+    check_int(p.bad_thread, ==, 0);
+    t_teardown(r);
+}
+
 /* ------------------------------------------------------------------ the poll window */
 
 static void test_poll_setting(void)
@@ -589,6 +687,11 @@ int main(void)
     TEST(test_long_drain_submits_as_it_goes(),
          "a drain delivering many results hands the offloads its callbacks make to the pool "
          "every 64 deliveries");
+    TEST(test_ring_overflow_keeps_order(),
+         "results that find the completion ring full wait beside it and still arrive in order");
+    TEST(test_ring_order_per_worker(),
+         "with two workers and a loop that stalls, each worker's results arrive in the order "
+         "it finished them");
     TEST(test_poll_setting(),
          "the loop's poll window after a submit is settable from 0 to its maximum and "
          "results arrive either way");

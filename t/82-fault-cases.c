@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -16,6 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uv.h>
+
+#include <weft/bridge.h>
+#include <weft/deferred.h>
 #include <weft/error.h>
 #include <weft/log.h>
 #include <weft/reactor.h>
@@ -309,6 +314,79 @@ static void test_accept_enomem(void)
     t_server_stop(&s);
     t_teardown(r);
 }
+/* ---------------------------------------------------------------- the completion ring */
+
+/* One worker is held after claiming a ring slot and before filling it; meanwhile the other
+ * completes more jobs than the ring holds, so some of them overflow. The loop must deliver
+ * none of the second worker's results before the held slot is filled: its overflowed ones
+ * come after its ring ones, which come after the held slot. */
+enum { RING_JOBS = 3000 };
+
+static weft_result_t index_job(void *arg)
+{
+    return weft_ok(arg, NULL);
+}
+
+typedef struct {
+    int delivered, misordered;
+    intptr_t last;
+} ring_order_t;
+
+static weft_result_t ring_order_ok(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)free_fn;
+    ring_order_t *o = arg;
+    intptr_t v = (intptr_t)value;
+    if (v != 0) { /* the held worker's job is 0 */
+        o->misordered += v <= o->last;
+        o->last = v;
+    }
+    o->delivered++;
+    return weft_ok(NULL, NULL);
+}
+
+static void test_ring_marks_hold_overflow(void)
+{
+    weft_reactor_t *r = t_reactor(false);
+    check_err(weft_reactor_set_default_pool_threads(r, WEFT_POOL_KIND_CPU, 2), 0);
+    sem_t reached, resume;
+    sem_init(&reached, 0, 0);
+    sem_init(&resume, 0, 0);
+    ring_order_t o = {0, 0, 0};
+    weft__fault_publish_arm(&reached, &resume);
+    weft_deferred_t *d = weft_defer_to_thread(r, index_job, (void *)0, NULL, NULL);
+    check_err(weft_deferred_add_callbacks(d, ring_order_ok, &o, NULL, NULL), 0);
+    weft_deferred_unref(d);
+    while (sem_wait(&reached) != 0)
+        ;
+    /* The other worker runs the rest, in order (the held one takes nothing meanwhile). */
+    for (intptr_t i = 1; i <= RING_JOBS; i++) {
+        d = weft_defer_to_thread(r, index_job, (void *)i, NULL, NULL);
+        check_err(weft_deferred_add_callbacks(d, ring_order_ok, &o, NULL, NULL), 0);
+        weft_deferred_unref(d);
+    }
+    weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL);
+    weft_pool_stats_t ps;
+    for (int i = 0; i < 100000000 && (weft_pool_get_stats(pool, &ps), ps.completed < RING_JOBS);
+         i++)
+        sched_yield();
+    check_uint(ps.completed, ==, RING_JOBS);
+    /* (Without blocking: once the drains the completions posted have run, nothing more
+     * comes until the held slot is filled.) */
+    for (int i = 0; i < 10; i++)
+        uv_run(weft_reactor_get_uv_loop(r), UV_RUN_NOWAIT);
+    check_int(o.delivered, ==, 0); /* everything waits for the held slot */
+    sem_post(&resume);
+    weft_bridge_stats_t st;
+    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
+        t_run_once(r);
+    check_int(o.delivered, ==, RING_JOBS + 1);
+    check_int(o.misordered, ==, 0);
+    t_teardown(r);
+    sem_destroy(&reached);
+    sem_destroy(&resume);
+}
+
 #endif /* WEFT_FAULT_INJECTION */
 
 #ifndef WEFT_FAULT_INJECTION
@@ -329,10 +407,14 @@ int main(void)
          "a submit to a pool that has no thread and cannot start one fails with WEFT_EAGAIN");
     TEST(test_accept_enomem(),
          "a listener out of memory for a new connection retries the accept and serves it");
+    TEST(test_ring_marks_hold_overflow(),
+         "results that overflow the completion ring wait for a ring slot claimed before them "
+         "and not yet filled");
 #else
     TEST(skip_no_injection(), "a pool that cannot start more threads runs every job");
     TEST(skip_no_injection(), "a submit to a pool that cannot start a thread fails");
     TEST(skip_no_injection(), "a listener out of memory for a new connection retries");
+    TEST(skip_no_injection(), "overflowed results wait for an earlier ring slot");
 #endif
     TEST(test_emfile(), "a listener whose accept hits EMFILE closes the pending connections and "
                         "serves again once descriptors are free");
