@@ -36,9 +36,9 @@ typedef struct weft__offload_s weft__offload_t;
 
 /* One slot of the completion ring (offload.c): seq says whose turn it is (Vyukov's bounded
  * queue): position p is free for a producer when seq == p, holds a record for the loop when
- * seq == p + 1. */
+ * seq == p + 1. A line each: workers finishing at once would otherwise write into one line. */
 typedef struct {
-    atomic_size_t seq;
+    _Alignas(64) atomic_size_t seq;
     weft__offload_t *rec;
 } weft__done_slot_t;
 
@@ -51,7 +51,7 @@ typedef struct {
     void *arg;
 } weft__bridge_hook_t;
 
-#define WEFT__DONE_RING 2048u /* completion ring slots (a power of two) */
+#define WEFT__DONE_RING 1024u /* completion ring slots (a power of two) */
 
 /* Lock order: `lock` and a blocking call's own mutex are never held together. */
 typedef struct {

@@ -207,7 +207,7 @@ weft__bridge_t *weft__bridge_get(weft_reactor_t *r, int *err)
     weft__list_init(&b->in_flight);
     weft__list_init(&b->blocking);
     weft__list_init(&b->reopen_hooks);
-    b->ring = weft__malloc(WEFT__DONE_RING * sizeof(*b->ring));
+    b->ring = weft__aligned_alloc(64, WEFT__DONE_RING * sizeof(*b->ring));
     if (b->ring == NULL) {
         weft__free(b);
         *err = WEFT_ENOMEM;

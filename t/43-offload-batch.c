@@ -367,7 +367,7 @@ static void test_long_drain_submits_as_it_goes(void)
 
 /* ------------------------------------------------------------------ the completion ring */
 
-/* More completions than the ring holds (WEFT__DONE_RING, 2048) come back while the loop does
+/* More completions than the ring holds (WEFT__DONE_RING, 1024) come back while the loop does
  * not run: the rest wait on the overflow stack, and still arrive in order. */
 #define N_OVERFLOW 5000
 
