@@ -10,14 +10,16 @@
  *                        callback, in one weft_pool_submit_batch, when the callback returns
  *                        (the reactor's flush hook); outside any, it is submitted at once
  *   run_job (worker)     the job function; its result is written into the record
- *   job_done (worker)    the record is pushed on the bridge's completion stack (one CAS, no
- *                        lock); the push that finds the stack empty posts one drain to the
- *                        loop with weft_reactor_call_from_thread: one wake per batch
- *   drain (loop)         takes the whole stack at once, restores submit order, and delivers
- *                        up to DELIVER_BATCH records per loop iteration (the rest after the
- *                        next iteration's timers and I/O, through another posted drain);
- *                        offloads their callbacks make go to the pools every SUBMIT_BATCH
- *                        deliveries, so the workers run them while the loop delivers the rest
+ *   job_done (worker)    the record's address goes into the bridge's completion ring (one
+ *                        CAS, no lock; if the ring is full, onto an overflow stack beside it,
+ *                        publish); the first completion after the loop re-armed the ring posts
+ *                        one drain with weft_reactor_call_from_thread: one wake per batch
+ *   drain (loop)         re-arms, takes records in order (take_one), prefetching a few
+ *                        ahead, and delivers up to DELIVER_BATCH records per loop iteration
+ *                        (the rest after the next iteration's timers and I/O, through another
+ *                        posted drain); offloads their callbacks make go to the pools every
+ *                        SUBMIT_BATCH deliveries, so the workers run them while the loop
+ *                        delivers the rest
  *   deliver (loop)       the deferred fires with the result, or, if it was cancelled
  *                        meanwhile, the late result is freed with its own free function;
  *                        the record goes back to the free list
@@ -29,14 +31,14 @@
  * back within that window then costs no wake-up at all.
  *
  * The loop thus takes no lock per offload in steady state: one pool lock per batch of
- * submits, one atomic exchange per batch of completions. Nothing is allocated per offload
+ * submits, one re-arming store per batch of completions. Nothing is allocated per offload
  * once the free lists (records here, deferreds in the deferred's per-thread cache, the
  * thread-call arrays) have warmed up.
  *
  * Lifetime: jobs_expected (loop) counts records whose completion will come, jobs_finished
  * (workers, after their last touch of the bridge) those that came; the reactor refuses to
  * free (WEFT_EBUSY) while they differ. A drain that cannot be posted because the reactor has
- * stopped leaves its records on the stack; weft_reactor_free delivers them on the loop thread.
+ * stopped leaves its records on the ring; weft_reactor_free delivers them on the loop thread.
  *
  * Shutdown (a during-shutdown trigger): blocking calls are woken with WEFT_ECLOSED, pending
  * records are submitted, the default pools are stopped with the reactor's shutdown deadline
@@ -359,7 +361,7 @@ static void run_job(void *arg)
 
 static void drain(void *arg);
 
-/* Posts a drain of the completion stack to the loop. Any thread. */
+/* Posts a drain of the completion ring to the loop. Any thread. */
 static void post_drain(weft__bridge_t *b)
 {
     for (;;) {
