@@ -85,12 +85,13 @@ typedef struct {
      * claim; the overflow stack, for records that find the ring full; drain_armed, set when
      * the loop wants the next completion to post a drain (none is on its way); and
      * jobs_finished, completions done with the bridge (the reactor may not be freed while it
-     * trails jobs_expected). */
+     * trails jobs_expected). The overflow stack's top is on a line of its own. */
     char pad_before[64]; /* (padding, not _Alignas: the struct comes from malloc) */
     atomic_size_t ring_tail;
-    _Atomic(weft__offload_t *) ovf_top;
     atomic_bool drain_armed;
     atomic_size_t jobs_finished;
+    char pad_mid[64];
+    _Atomic(weft__offload_t *) ovf_top; /* read by the loop at every take: rarely written */
     char pad_after[64];
     weft__done_slot_t *ring; /* WEFT__DONE_RING slots, made with the bridge */
 } weft__bridge_t;

@@ -505,11 +505,37 @@ static weft__offload_t *ring_peek(const weft__bridge_t *b, size_t pos)
 /* How many ring positions ahead the loop prefetches the record it will deliver then. */
 #define PREFETCH_AHEAD 4
 
-/* Loop: the next completion in order, or NULL if none is ready: the overflow records whose
- * turn has come, else the ring's next, else (the ring empty, or its next slot claimed but not
- * yet written, whose writer will post a drain) nothing. Each record taken from the ring
- * prefetches the one PREFETCH_AHEAD behind it: the ring holds pointers, so the loop can ask
- * for several records' lines at once instead of following a chain one miss at a time. */
+/* Loop: moves the overflow stack, in push order, to the end of the overflow list. */
+static void take_overflow(weft__bridge_t *b)
+{
+    weft__offload_t *top = atomic_exchange_explicit(&b->ovf_top, NULL, memory_order_seq_cst);
+    if (top == NULL)
+        return;
+    weft__offload_t *head = NULL, *tail = top;
+    while (top != NULL) {
+        weft__offload_t *next = top->next;
+        top->next = head;
+        head = top;
+        top = next;
+    }
+    if (b->ovf_tail != NULL)
+        b->ovf_tail->next = head;
+    else
+        b->ovf_head = head;
+    b->ovf_tail = tail;
+}
+
+/* Loop: the next completion in order, or NULL if none is ready (the ring empty, or its next
+ * slot claimed but not yet written, whose writer will post a drain).
+ *
+ * Order: an overflowed record X with mark m goes after every ring record claimed before m and
+ * before every one claimed after it. The overflow stack is read after the ring slot, never
+ * before: if X's producer published a later record R, it pushed X first, so once the loop has
+ * seen R it sees X too, and X's mark (at most R's position) puts X first.
+ *
+ * Each record taken from the ring prefetches the one PREFETCH_AHEAD behind it: the ring holds
+ * addresses, so the loop can ask for several records' lines at once instead of following a
+ * chain one miss at a time. */
 static weft__offload_t *take_one(weft__bridge_t *b)
 {
     for (;;) {
@@ -520,35 +546,24 @@ static weft__offload_t *take_one(weft__bridge_t *b)
                 b->ovf_tail = NULL;
             return o;
         }
-        if ((o = ring_peek(b, b->ring_head)) != NULL) {
-            weft__done_slot_t *slot = &b->ring[b->ring_head & (WEFT__DONE_RING - 1)];
-            /* The slot is free again for the producer one lap on. */
-            atomic_store_explicit(&slot->seq, b->ring_head + WEFT__DONE_RING, memory_order_release);
-            b->ring_head++;
-            weft__offload_t *ahead = ring_peek(b, b->ring_head + PREFETCH_AHEAD - 1);
-            if (ahead != NULL) {
-                __builtin_prefetch(ahead);
-                __builtin_prefetch((char *)ahead + 64);
-                __builtin_prefetch((char *)ahead + 128);
-            }
-            return o;
+        o = ring_peek(b, b->ring_head);
+        if (atomic_load_explicit(&b->ovf_top, memory_order_seq_cst) != NULL) {
+            take_overflow(b);
+            continue; /* their marks decide whether they go before o */
         }
-        /* Records that found the ring full, in the order they were pushed. */
-        weft__offload_t *top = atomic_exchange_explicit(&b->ovf_top, NULL, memory_order_seq_cst);
-        if (top == NULL)
+        if (o == NULL)
             return NULL;
-        weft__offload_t *head = NULL, *tail = top;
-        while (top != NULL) {
-            weft__offload_t *next = top->next;
-            top->next = head;
-            head = top;
-            top = next;
+        weft__done_slot_t *slot = &b->ring[b->ring_head & (WEFT__DONE_RING - 1)];
+        /* The slot is free again for the producer one lap on. */
+        atomic_store_explicit(&slot->seq, b->ring_head + WEFT__DONE_RING, memory_order_release);
+        b->ring_head++;
+        weft__offload_t *ahead = ring_peek(b, b->ring_head + PREFETCH_AHEAD - 1);
+        if (ahead != NULL) {
+            __builtin_prefetch(ahead);
+            __builtin_prefetch((char *)ahead + 64);
+            __builtin_prefetch((char *)ahead + 128);
         }
-        if (b->ovf_tail != NULL)
-            b->ovf_tail->next = head;
-        else
-            b->ovf_head = head;
-        b->ovf_tail = tail;
+        return o;
     }
 }
 

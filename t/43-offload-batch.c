@@ -400,6 +400,66 @@ static void test_ring_overflow_keeps_order(void)
     t_teardown(r);
 }
 
+/* The ring fills (1024) and 10 results overflow while the loop does not run; then, as the
+ * loop delivers the first result, the worker finishes more: the first of them goes into the
+ * ring slot just freed, the rest overflow. The 10 older overflowed results must still come
+ * before the newer one in the ring. One worker: submit order throughout. */
+#define N_RING_FULL 1034
+#define N_AFTER     6
+
+typedef struct {
+    weft_reactor_t *r;
+    int order[N_RING_FULL + N_AFTER];
+    int len;
+} refill_t;
+
+static weft_result_t refill_ok(void *value, weft_free_fn free_fn, void *arg)
+{
+    (void)free_fn;
+    refill_t *f = arg;
+    f->order[f->len++] = (int)(intptr_t)value;
+    if (f->len == 1) {
+        /* Let the held job and the ones after it finish, and wait until they are back. */
+        sem_post(&gate);
+        weft_pool_t *pool = weft_reactor_default_pool(f->r, WEFT_POOL_KIND_CPU, NULL);
+        weft_pool_stats_t ps;
+        for (int i = 0; i < 100000000 &&
+                        (weft_pool_get_stats(pool, &ps), ps.completed < N_RING_FULL + N_AFTER);
+             i++)
+            sched_yield();
+    }
+    return weft_ok(NULL, NULL);
+}
+
+static void test_ring_refill_after_overflow(void)
+{
+    reset();
+    static refill_t f;
+    memset(&f, 0, sizeof(f));
+    f.r = reactor_with_cpu_threads(1);
+    for (int i = 0; i < N_RING_FULL + N_AFTER; i++) {
+        weft_deferred_t *d = weft_defer_to_thread(f.r, i == N_RING_FULL ? gated_job : echo_job,
+                                                  (void *)(intptr_t)i, NULL, NULL);
+        check_err(weft_deferred_add_callbacks(d, refill_ok, &f, NULL, NULL), 0);
+        weft_deferred_unref(d);
+    }
+    while (sem_wait(&started) != 0) /* the worker holds at job N_RING_FULL */
+        ;
+    run_until_idle(f.r);
+    check_int(f.len, ==, N_RING_FULL + N_AFTER);
+    int wrong = 0;
+    for (int i = 0; i < f.len; i++)
+        wrong += f.order[i] != i;
+    if (!check_int(wrong, ==, 0))
+        diag("first out of order at %d", ({
+                 int k = 0;
+                 while (k < f.len && f.order[k] == k)
+                     k++;
+                 k;
+             }));
+    t_teardown(f.r);
+}
+
 /* Two workers, and a loop that stops for a while now and then, so that the ring fills and
  * empties while completions go on: each worker's results arrive in the order it finished
  * them (a job numbers its completions per thread). */
@@ -689,6 +749,8 @@ int main(void)
          "every 64 deliveries");
     TEST(test_ring_overflow_keeps_order(),
          "results that find the completion ring full wait beside it and still arrive in order");
+    TEST(test_ring_refill_after_overflow(),
+         "results that overflowed come before newer ones that found room in the ring again");
     TEST(test_ring_order_per_worker(),
          "with two workers and a loop that stalls, each worker's results arrive in the order "
          "it finished them");
