@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "../threadpool/pool-internal.h"
 #include "helpers.h"
 #include "pool-helpers.h"
 #include "tap.h"
@@ -851,6 +852,77 @@ static void test_stop_cancels_batch(void)
     batch_fixture_end(&f);
 }
 
+static void test_batch_finished_jobs_count_as_completed(void)
+{
+    gate_t a, b, c;
+    gate_init(&a);
+    gate_init(&b);
+    gate_init(&c);
+    weft_pool_t *pool = make_pool("bstat", 0, 1, 1000);
+    weft_job_id_t ids[15];
+    if (check_ptr(pool, !=, NULL)) {
+        check_err(weft_pool_submit(pool, gated_job, count_done, &a, NULL), 0);
+        gate_wait_started(&a, 1);
+        for (int i = 0; i < 7; i++)
+            check_err(weft_pool_submit(pool, count_job, count_done, &c, &ids[i]), 0);
+        check_err(weft_pool_submit(pool, gated_job, count_done, &b, NULL), 0);
+        for (int i = 7; i < 15; i++)
+            check_err(weft_pool_submit(pool, count_job, count_done, &c, &ids[i]), 0);
+        /* 16 queued, one thread, none idle: the worker let out takes 8 in one batch, runs 7
+         * and holds at gate b in the 8th. */
+        gate_release(&a, 1);
+        gate_wait_started(&b, 1);
+        gate_wait_hooked(&c, 7);
+        check(WAIT_FOR(pool_stats(pool).completed == 8));
+        weft_pool_stats_t s = pool_stats(pool);
+        check_uint(s.running, ==, 1);   /* the job at gate b */
+        check_uint(s.queued, ==, 8);    /* the 8 behind the batch, nothing more */
+        check_uint(s.batched, ==, 0);   /* nothing in the batch is waiting to start */
+        check_uint(s.completed, ==, 8); /* the job at gate a and the 7 that ran */
+        /* The first counting job has completed: its id names no pending job. */
+        check_err(weft_pool_cancel(pool, ids[0]), WEFT_ENOENT);
+        gate_release(&b, 1);
+        check(WAIT_FOR(pool_stats(pool).completed == 17));
+        check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+    }
+    gate_destroy(&a);
+    gate_destroy(&b);
+    gate_destroy(&c);
+}
+
+static void test_queue_ring_holes_bounded(void)
+{
+    gate_t g, c;
+    gate_init(&g);
+    gate_init(&c);
+    weft_pool_t *pool = make_pool("holes", 0, 1, 3);
+    if (check_ptr(pool, !=, NULL)) {
+        check_err(weft_pool_submit(pool, gated_job, count_done, &g, NULL), 0);
+        gate_wait_started(&g, 1); /* the one worker is busy: the head job stays queued */
+        check_err(weft_pool_submit(pool, count_job, count_done, &c, NULL), 0); /* the head */
+        weft_job_id_t prev;
+        check_err(weft_pool_submit(pool, count_job, count_done, &c, &prev), 0);
+        int bad = 0;
+        for (int i = 0; i < 100000; i++) {
+            weft_job_id_t next;
+            bad += weft_pool_submit(pool, count_job, count_done, &c, &next) != 0;
+            bad += weft_pool_cancel(pool, prev) != 0; /* a hole between the head and next */
+            prev = next;
+        }
+        check_int(bad, ==, 0);
+        check_uint(pool_stats(pool).queued, ==, 2);
+        pthread_mutex_lock(&pool->mu);
+        uint64_t cap = pool->ring_mask + 1;
+        pthread_mutex_unlock(&pool->mu);
+        check_uint(cap, <=, 64); /* the first ring, reused */
+        gate_release(&g, 1);
+        check_err(weft_pool_free(pool, WEFT_POOL_STOP_DRAIN, WEFT_POOL_FOREVER), 0);
+        check_int(atomic_load(&c.ran), ==, 2);
+    }
+    gate_destroy(&g);
+    gate_destroy(&c);
+}
+
 static void test_stop_drain(void)
 {
     gate_t g;
@@ -1500,6 +1572,11 @@ int main(void)
                                  "runs its hook with WEFT_ECANCELED, and it never runs");
     TEST(test_stop_cancels_batch(),
          "stop in cancel mode cancels jobs waiting in a batch as well as queued ones");
+    TEST(test_batch_finished_jobs_count_as_completed(),
+         "jobs of a batch that have run count as completed, not queued, while a later one of "
+         "the batch still runs; cancelling one answers WEFT_ENOENT");
+    TEST(test_queue_ring_holes_bounded(), "cancelling queued jobs behind a waiting head job "
+                                          "does not grow the queue ring without bound");
     TEST(test_stop_drain(), "stop in drain mode runs every queued job, then returns 0");
     TEST(test_stop_cancel(),
          "stop in cancel mode completes queued jobs with WEFT_ECANCELED, waits for running ones");

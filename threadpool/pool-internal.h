@@ -46,7 +46,8 @@ typedef struct weft__job_s {
     uint32_t index;   /* slot number in the chunk table */
     uint32_t gen;     /* bumped each time the record is recycled */
     weft__job_state_t state;
-    atomic_bool cancel; /* the cooperative flag: set by cancel, read by the running job */
+    atomic_bool cancel;   /* the cooperative flag: set by cancel, read by the running job */
+    atomic_bool finished; /* RUNNING: its function has returned (a cancel answers ENOENT) */
 } weft__job_t;
 
 /* A histogram as kept inside the pool (percentiles are computed on read). */
@@ -74,6 +75,10 @@ typedef struct weft__worker_s {
      * nbatch (under mu) says how many slots the last take filled. */
     _Atomic(weft__job_t *) batch[WEFT__TAKE_MAX];
     unsigned nbatch;
+    /* Jobs of the current batch that have run, not yet added to the pool's counters (the
+     * worker does that under mu when the batch ends); written by the worker alone, read by
+     * weft_pool_get_stats, so that a finished job counts as completed at once. */
+    atomic_uint batch_done;
     bool idle;
     unsigned n; /* its number in the thread name */
     /* This worker's share of the pool's histograms: written under mu like the rest, but on a

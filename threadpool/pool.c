@@ -227,6 +227,7 @@ static weft__job_t *take_job_locked(weft_pool_t *pool)
         job->heap_slot = WEFT__NO_HEAP_SLOT;
         job->state = WEFT__JOB_FREE;
         atomic_init(&job->cancel, false);
+        atomic_init(&job->finished, false);
         weft__list_init(&job->link);
         if (i > 0)
             put_free_locked(pool, job);
@@ -242,6 +243,21 @@ int weft__queue_reserve(weft_pool_t *pool, size_t n)
     uint64_t cap = pool->ring == NULL ? 0 : pool->ring_mask + 1;
     if (used + n <= cap)
         return 0;
+    if (pool->queued + n <= cap / 2) {
+        /* Mostly holes (jobs cancelled behind a head that waits): close them up in place,
+         * rather than grow the ring for room nobody uses. Amortised: at least cap / 2
+         * positions come free for each pass over cap. */
+        uint64_t to = pool->ring_head;
+        for (uint64_t from = pool->ring_head; from != pool->ring_tail; from++) {
+            weft__job_t *job = pool->ring[from & pool->ring_mask];
+            if (job == NULL)
+                continue;
+            job->qpos = to;
+            pool->ring[to++ & pool->ring_mask] = job;
+        }
+        pool->ring_tail = to;
+        return 0;
+    }
     uint64_t want = cap != 0 ? cap : 64;
     while (want < used + n)
         want *= 2;
@@ -452,16 +468,21 @@ static uint64_t run_taken_locked(weft_pool_t *pool, weft__worker_t *w, unsigned 
             current_job = job;
             job->fn(job->arg);
             current_job = NULL;
+            atomic_store_explicit(&job->finished, true, memory_order_relaxed);
             if (job->done != NULL)
                 job->done(job->arg, 0);
             atomic_store_explicit(&w->job, NULL, memory_order_relaxed);
             now = weft__pool_now_ns();
+            atomic_store_explicit(&w->batch_done,
+                                  atomic_load_explicit(&w->batch_done, memory_order_relaxed) + 1,
+                                  memory_order_relaxed);
         }
         ran[nran++].end = now;
     }
 
     pthread_mutex_lock(&pool->mu);
     w->nbatch = 0;
+    atomic_store_explicit(&w->batch_done, 0, memory_order_relaxed);
     for (unsigned i = 0; i < nran; i++) {
         if (ran[i].expired) {
             pool->timed_out++;
@@ -892,6 +913,7 @@ static int queue_filled_locked(weft_pool_t *pool, weft__job_t *job, int *spawn_e
     job->state = WEFT__JOB_QUEUED;
     job->batch_slot = NULL;
     atomic_store_explicit(&job->cancel, false, memory_order_relaxed);
+    atomic_store_explicit(&job->finished, false, memory_order_relaxed);
     weft__queue_push(pool, job);
     pool->queued++;
     pool->submitted++;
@@ -1044,6 +1066,11 @@ int weft_pool_cancel(weft_pool_t *pool, weft_job_id_t id)
         if (job->batch_slot == NULL ||
             !atomic_compare_exchange_strong_explicit(job->batch_slot, &expect, NULL,
                                                      memory_order_acq_rel, memory_order_acquire)) {
+            /* Run already (its worker accounts for its batch later): completed. */
+            if (atomic_load_explicit(&job->finished, memory_order_relaxed)) {
+                pthread_mutex_unlock(&pool->mu);
+                return WEFT_ENOENT;
+            }
             atomic_store_explicit(&job->cancel, true, memory_order_release);
             pthread_mutex_unlock(&pool->mu);
             return WEFT_EBUSY;
@@ -1111,24 +1138,28 @@ void weft_pool_get_stats(weft_pool_t *pool, weft_pool_stats_t *out)
     pthread_mutex_lock(&pool->mu);
     out->threads = pool->threads;
     out->idle = pool->nidle;
-    /* Taken jobs are running, or waiting in a batch (counted as queued: not started yet).
-     * A worker names the job it runs without mu, so the split may lag a job by a moment; the
-     * sum is exact. */
-    unsigned now_running = 0;
+    /* Taken jobs have run (their worker adds them to the counters when its batch ends: they
+     * count as completed already), are running, or wait in a batch (counted as queued: not
+     * started yet). Workers say which without mu, so the split may lag a job by a moment;
+     * the sum is exact. */
+    unsigned now_running = 0, ran = 0;
     weft__list_t *pos;
     weft__list_foreach(pos, &pool->workers)
     {
         weft__worker_t *w = weft__list_entry(pos, weft__worker_t, all_link);
         now_running += atomic_load_explicit(&w->job, memory_order_relaxed) != NULL;
+        ran += atomic_load_explicit(&w->batch_done, memory_order_relaxed);
     }
-    out->running = now_running < pool->taken ? now_running : pool->taken;
-    out->batched = pool->taken - out->running;
+    if (ran > pool->taken)
+        ran = pool->taken;
+    out->completed = pool->completed + ran;
+    out->running = now_running < pool->taken - ran ? now_running : pool->taken - ran;
+    out->batched = pool->taken - ran - out->running;
     out->min_threads = pool->min_threads;
     out->max_threads = pool->max_threads;
     out->queued = pool->queued + out->batched;
     out->queue_limit = pool->queue_limit;
     out->submitted = pool->submitted;
-    out->completed = pool->completed;
     out->rejected = pool->rejected;
     out->timed_out = pool->timed_out;
     out->cancelled = pool->cancelled;

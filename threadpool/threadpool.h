@@ -228,7 +228,8 @@ typedef struct {
     uint64_t cancelled; /* jobs removed from the queue by cancel or a cancelling stop */
     uint64_t threads_started;
     weft_pool_hist_t queue_wait; /* submit to start, for jobs that ran */
-    weft_pool_hist_t run_time;   /* start to end of the job function and its hook */
+    weft_pool_hist_t run_time;   /* start to end of the job function and its hook (a
+                                    batch's jobs enter both when the batch ends) */
 } weft_pool_stats_t;
 
 /* Copies a snapshot of pool's counters into *out (borrowed). Works at any time, after a stop
