@@ -374,7 +374,7 @@ void weft__pool_wake_all_idle_locked(weft_pool_t *pool)
 
 /* Takes, for w, a job another worker took in a batch but has not started: the last one of
  * the first batch found. Under mu. Returns 1, or 0 when there is none. The job is already
- * counted as running. */
+ * counted in `taken`. */
 static unsigned steal_locked(weft_pool_t *pool, weft__worker_t *w)
 {
     weft__list_t *pos;
