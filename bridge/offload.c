@@ -10,10 +10,11 @@
  *                        callback, in one weft_pool_submit_batch, when the callback returns
  *                        (the reactor's flush hook); outside any, it is submitted at once
  *   run_job (worker)     the job function; its result is written into the record
- *   job_done (worker)    the record's address goes into the bridge's completion ring (one
- *                        CAS, no lock; if the ring is full, onto an overflow stack beside it,
- *                        publish); the first completion after the loop re-armed the ring posts
- *                        one drain with weft_reactor_call_from_thread: one wake per batch
+ *   job_done (worker)    the record's address goes into the bridge's completion ring
+ *                        (publish: one CAS, no lock; if the ring is full, onto an overflow
+ *                        stack beside it); the first completion after the loop re-armed the
+ *                        ring posts one drain with weft_reactor_call_from_thread: one wake
+ *                        per batch
  *   drain (loop)         re-arms, takes records in order (take_one), prefetching a few
  *                        ahead, and delivers up to DELIVER_BATCH records per loop iteration
  *                        (the rest after the next iteration's timers and I/O, through another
