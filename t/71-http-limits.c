@@ -31,17 +31,11 @@ static int count_post(weft_request_t *req, void *ctx)
     return weft_request_write(req, buf, strlen(buf));
 }
 
-typedef struct {
-    weft_reactor_t *r;
-    th_server_t s;
-    t_conn_t c;
-} fixture_t;
+typedef th_fixture_t fixture_t;
 
 static bool setup_with(fixture_t *f, bool manual, const weft_site_options_t *o)
 {
-    memset(f, 0, sizeof(*f));
     renders = 0;
-    f->r = t_reactor(manual);
     weft_resource_t *root = weft_resource_new(NULL, NULL, NULL);
     if (weft_resource_set_render(root, "POST", count_post) != 0 ||
         weft_resource_set_render(root, "GET", count_post) != 0)
@@ -58,8 +52,7 @@ static bool setup_with(fixture_t *f, bool manual, const weft_site_options_t *o)
         opts.max_headers = 10;
         opts.max_url_bytes = 200;
     }
-    th_start(&f->s, f->r, root, &opts);
-    return check(t_connect(f->r, f->s.port, &f->c));
+    return th_fixture_start(f, manual, root, &opts);
 }
 
 static bool setup(fixture_t *f)
@@ -69,7 +62,7 @@ static bool setup(fixture_t *f)
 
 static void teardown(fixture_t *f)
 {
-    th_teardown(f->r, &f->s, &f->c);
+    th_fixture_end(f);
 }
 
 /* Runs loop passes that do not block: on loopback, bytes written are already in the peer's

@@ -151,23 +151,16 @@ static weft_resource_t *tree(void)
     return root;
 }
 
-typedef struct {
-    weft_reactor_t *r;
-    th_server_t s;
-    t_conn_t c;
-} fixture_t;
+typedef th_fixture_t fixture_t;
 
 static bool setup(fixture_t *f)
 {
-    memset(f, 0, sizeof(*f));
-    f->r = t_reactor(false);
-    th_start(&f->s, f->r, tree(), NULL);
-    return check(t_connect(f->r, f->s.port, &f->c));
+    return th_fixture_start(f, false, tree(), NULL);
 }
 
 static void teardown(fixture_t *f)
 {
-    th_teardown(f->r, &f->s, &f->c);
+    th_fixture_end(f);
 }
 
 static void send_str(fixture_t *f, const char *s)

@@ -152,24 +152,17 @@ static weft_resource_t *tree(void)
     return root;
 }
 
-typedef struct {
-    weft_reactor_t *r;
-    th_server_t s;
-    t_conn_t c;
-} fixture_t;
+typedef th_fixture_t fixture_t;
 
 static bool setup(fixture_t *f)
 {
-    memset(f, 0, sizeof(*f));
     memset(&prod, 0, sizeof(prod));
-    f->r = t_reactor(false);
-    th_start(&f->s, f->r, tree(), NULL);
-    return check(t_connect(f->r, f->s.port, &f->c));
+    return th_fixture_start(f, false, tree(), NULL);
 }
 
 static void teardown(fixture_t *f)
 {
-    th_teardown(f->r, &f->s, &f->c);
+    th_fixture_end(f);
 }
 
 /* Sends a GET of /static/hello.txt with the Range header value range (NULL: none). */

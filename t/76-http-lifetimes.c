@@ -25,11 +25,7 @@
 static th_resp_t resp[8];
 static char dir[64];
 
-typedef struct {
-    weft_reactor_t *r;
-    th_server_t s;
-    t_conn_t c;
-} fixture_t;
+typedef th_fixture_t fixture_t;
 
 static void send_str(fixture_t *f, const char *s)
 {
@@ -38,16 +34,13 @@ static void send_str(fixture_t *f, const char *s)
 
 static void setup(fixture_t *f, weft_resource_t *root)
 {
-    memset(f, 0, sizeof(*f));
-    f->r = t_reactor(false);
-    th_start(&f->s, f->r, root, NULL);
-    if (!t_connect(f->r, f->s.port, &f->c))
+    if (!th_fixture_start(f, false, root, NULL))
         bail_out("connect");
 }
 
 static void teardown(fixture_t *f)
 {
-    th_teardown(f->r, &f->s, &f->c);
+    th_fixture_end(f);
 }
 
 /* ---------------------------------------------------------------- get_child returning itself */

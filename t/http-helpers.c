@@ -271,6 +271,20 @@ void th_teardown(weft_reactor_t *r, th_server_t *s, t_conn_t *c)
     check(t_teardown(r));
 }
 
+bool th_fixture_start(th_fixture_t *f, bool manual, weft_resource_t *root,
+                      const weft_site_options_t *opts)
+{
+    memset(f, 0, sizeof(*f));
+    f->r = t_reactor(manual);
+    th_start(&f->s, f->r, root, opts);
+    return check(t_connect(f->r, f->s.port, &f->c));
+}
+
+void th_fixture_end(th_fixture_t *f)
+{
+    th_teardown(f->r, &f->s, &f->c);
+}
+
 static int text_get(weft_request_t *req, void *ctx)
 {
     const char *body = ctx;

@@ -58,6 +58,21 @@ void th_send_str(t_conn_t *c, const char *s);
  * for its loss, stops the server and frees the reactor, checking (TAP) that both go. */
 void th_teardown(weft_reactor_t *r, th_server_t *s, t_conn_t *c);
 
+/* A test's reactor, the site it serves and a client connected to it. */
+typedef struct {
+    weft_reactor_t *r;
+    th_server_t s;
+    t_conn_t c;
+} th_fixture_t;
+
+/* Zeroes f, makes its reactor (manual: the manual clock), starts a site serving root (taken)
+ * with opts (as th_start) and connects the client. Returns whether it connected (checked). */
+bool th_fixture_start(th_fixture_t *f, bool manual, weft_resource_t *root,
+                      const weft_site_options_t *opts);
+
+/* th_teardown of f's reactor, site and client. */
+void th_fixture_end(th_fixture_t *f);
+
 /* A resource whose GET answers with body (static string), for trees in tests. */
 weft_resource_t *th_text(const char *body);
 
