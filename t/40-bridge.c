@@ -176,10 +176,7 @@ static void test_cancel_queued(void)
     check_ptr(cq.type, ==, &weft_cancelled_error_type);
     sem_post(&gate);
     check(t_run_until(r, &cb.fired, 100000));
-    weft_bridge_stats_t st;
-    for (int i = 0; i < 100000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
-        t_run_once(r);
-    check_uint(st.in_flight, ==, 0);
+    check_uint(t_run_until_delivered(r), ==, 0);
     check_int(atomic_load(&job_runs), ==, 1); /* only the gated one: the queued never ran */
     weft_deferred_unref(queued);
     weft_deferred_unref(busy);
@@ -211,14 +208,6 @@ static void test_cancel_running(void)
     t_teardown(r);
 }
 
-/* Waits (running the loop) until the bridge has nothing in flight. */
-static void settle(weft_reactor_t *r)
-{
-    weft_bridge_stats_t st;
-    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
-        t_run_once(r);
-}
-
 static void test_timeout(void)
 {
     reset();
@@ -236,7 +225,7 @@ static void test_timeout(void)
     check_ptr(c.type, ==, &weft_timeout_error_type);
     check_err(c.code, WEFT_ETIMEDOUT);
     sem_post(&gate);
-    settle(r);
+    t_run_until_delivered(r);
     check_int(atomic_load(&saw_cancel), ==, 1);
     check_int(atomic_load(&frees), ==, 1);
     weft_deferred_unref(d);
@@ -266,7 +255,7 @@ static void test_overload(void)
     weft_bridge_get_stats(r, &st);
     check_uint(st.refused, ==, 1);
     sem_post(&gate);
-    settle(r);
+    t_run_until_delivered(r);
     check_int(atomic_load(&job_runs), ==, 2);
     weft_deferred_unref(a);
     weft_deferred_unref(b);
@@ -292,7 +281,7 @@ static void test_start_deadline(void)
     check(t_run_until(r, &c.fired, 1000000)); /* the worker is held: it cannot start in time */
     check_ptr(c.type, ==, &weft_timeout_error_type);
     sem_post(&gate);
-    settle(r);
+    t_run_until_delivered(r);
     check_int(atomic_load(&job_runs), ==, 1);
     weft_deferred_unref(busy);
     weft_deferred_unref(late);
@@ -365,10 +354,7 @@ static void test_call_in_thread(void)
     check_err(weft_call_multiple_in_thread(r, calls, 0), WEFT_EINVAL);
     /* Wait for the pool to finish them (its stats, not the clock). */
     weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL);
-    weft_pool_stats_t ps;
-    for (int i = 0; i < 10000000 && (weft_pool_get_stats(pool, &ps), ps.completed < 3); i++)
-        sched_yield();
-    check_uint(ps.completed, ==, 3);
+    check_uint(t_wait_pool_completed(pool, 3), ==, 3);
     check_int(atomic_load(&fire_forget), ==, 1);
     check_int(atomic_load(&callback_results), ==, 1);
     check_int(atomic_load(&order_n), ==, 3);

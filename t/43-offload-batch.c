@@ -76,13 +76,6 @@ static void watch(weft_deferred_t *d, seen_t *s)
     weft_deferred_unref(d);
 }
 
-static void run_until_idle(weft_reactor_t *r)
-{
-    weft_bridge_stats_t st;
-    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
-        t_run_once(r);
-}
-
 static weft_reactor_t *reactor_with_cpu_threads(unsigned n)
 {
     weft_reactor_t *r = t_reactor(false);
@@ -133,7 +126,7 @@ static void test_batched_at_callback_end(void)
     batch_t b = {.r = reactor_with_cpu_threads(1)};
     check_err(weft_reactor_call_soon(b.r, submit_five, &b), 0);
     t_run_once(b.r);
-    run_until_idle(b.r);
+    t_run_until_delivered(b.r);
     check_uint(b.submitted_inside, ==, 0); /* still gathered while the callback ran */
     check_int(b.fired_inside, ==, 0);
     weft_pool_stats_t ps;
@@ -157,7 +150,7 @@ static void test_outside_callback_at_once(void)
     weft_pool_stats_t ps;
     weft_pool_get_stats(weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL), &ps);
     check_uint(ps.submitted, ==, 1);
-    run_until_idle(r);
+    t_run_until_delivered(r);
     check_int(s.fired, ==, 1);
     check_int(s.value, ==, 7);
     t_teardown(r);
@@ -187,7 +180,7 @@ static void test_cancel_before_batch(void)
     cancel_t c = {.r = reactor_with_cpu_threads(1)};
     check_err(weft_reactor_call_soon(c.r, submit_and_cancel, &c), 0);
     t_run_once(c.r);
-    run_until_idle(c.r);
+    t_run_until_delivered(c.r);
     check_int(c.cancelled_fired_inside, ==, 1); /* at once, as for a queued job */
     check_int(c.cancelled.fired, ==, 1);
     check_ptr(c.cancelled.type, ==, &weft_cancelled_error_type);
@@ -249,7 +242,7 @@ static void test_overload_in_batch(void)
     check_uint(st.refused, ==, 2);
     check_uint(st.submitted, ==, 2); /* the holder and the one that fitted */
     sem_post(&gate);
-    run_until_idle(o.r);
+    t_run_until_delivered(o.r);
     check_int(holder.fired, ==, 1);
     check_int(o.s[0].fired, ==, 1);
     check_int(o.s[0].value, ==, 1);
@@ -298,7 +291,7 @@ static void test_submits_from_results(void)
     chain_t c = {.r = reactor_with_cpu_threads(2), .left = 1000};
     check_err(weft_reactor_call_soon(c.r, chain_start, &c), 0);
     t_run_once(c.r);
-    run_until_idle(c.r);
+    t_run_until_delivered(c.r);
     weft_bridge_stats_t st;
     weft_bridge_get_stats(c.r, &st);
     check_uint(st.succeeded, ==, (uint64_t)c.done);
@@ -349,11 +342,8 @@ static void test_long_drain_submits_as_it_goes(void)
     }
     /* Every result back before the loop runs: one drain then delivers all of them. */
     weft_pool_t *pool = weft_reactor_default_pool(relay.r, WEFT_POOL_KIND_CPU, NULL);
-    weft_pool_stats_t ps;
-    for (int i = 0; i < 10000000 && (weft_pool_get_stats(pool, &ps), ps.completed < N_RELAY); i++)
-        sched_yield();
-    check_uint(ps.completed, ==, N_RELAY);
-    run_until_idle(relay.r);
+    check_uint(t_wait_pool_completed(pool, N_RELAY), ==, N_RELAY);
+    t_run_until_delivered(relay.r);
     check_int(relay.delivered, ==, N_RELAY);
     /* At the 100th delivery the first 64 callbacks' offloads were with the pool already. */
     check_uint(relay.submitted_at_100, >=, N_RELAY + 64);
@@ -386,12 +376,8 @@ static void test_ring_overflow_keeps_order(void)
         watch(d, &seen[i]);
     }
     weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL);
-    weft_pool_stats_t ps;
-    for (int i = 0; i < 100000000 && (weft_pool_get_stats(pool, &ps), ps.completed < N_OVERFLOW);
-         i++)
-        sched_yield();
-    check_uint(ps.completed, ==, N_OVERFLOW);
-    run_until_idle(r);
+    check_uint(t_wait_pool_completed(pool, N_OVERFLOW), ==, N_OVERFLOW);
+    t_run_until_delivered(r);
     check_int(order_len, ==, N_OVERFLOW);
     int wrong = 0;
     for (int i = 0; i < order_len; i++)
@@ -422,11 +408,7 @@ static weft_result_t refill_ok(void *value, weft_free_fn free_fn, void *arg)
         /* Let the held job and the ones after it finish, and wait until they are back. */
         sem_post(&gate);
         weft_pool_t *pool = weft_reactor_default_pool(f->r, WEFT_POOL_KIND_CPU, NULL);
-        weft_pool_stats_t ps;
-        for (int i = 0; i < 100000000 &&
-                        (weft_pool_get_stats(pool, &ps), ps.completed < N_RING_FULL + N_AFTER);
-             i++)
-            sched_yield();
+        t_wait_pool_completed(pool, N_RING_FULL + N_AFTER);
     }
     return weft_ok(NULL, NULL);
 }
@@ -445,7 +427,7 @@ static void test_ring_refill_after_overflow(void)
     }
     while (sem_wait(&started) != 0) /* the worker holds at job N_RING_FULL */
         ;
-    run_until_idle(f.r);
+    t_run_until_delivered(f.r);
     check_int(f.len, ==, N_RING_FULL + N_AFTER);
     int wrong = 0;
     for (int i = 0; i < f.len; i++)
@@ -515,7 +497,7 @@ static void test_ring_order_per_worker(void)
         check_err(weft_deferred_add_callbacks(d, numbered_ok, &p, NULL, NULL), 0);
         weft_deferred_unref(d);
     }
-    run_until_idle(r);
+    t_run_until_delivered(r);
     check_int(p.delivered, ==, N_ORDER);
     check_int(p.misordered, ==, 0);
     check_int(p.bad_thread, ==, 0);
@@ -534,7 +516,7 @@ static void test_poll_setting(void)
         check_err(weft_reactor_set_offload_poll_us(r, settings[k]), 0);
         seen_t s = {0};
         watch(weft_defer_to_thread(r, echo_job, (void *)(intptr_t)(k + 1), NULL, NULL), &s);
-        run_until_idle(r);
+        t_run_until_delivered(r);
         check_int(s.fired, ==, 1);
         check_int(s.value, ==, (intptr_t)(k + 1));
     }
@@ -634,7 +616,7 @@ static void test_refused_free_strands_nothing(void)
     for (int i = 0; i < 100000 && strand_t.fired == 0; i++)
         t_run_once(strand_r);
     check_int(strand_t.fired, ==, 1);
-    run_until_idle(strand_r);
+    t_run_until_delivered(strand_r);
     weft_reactor_stats_t rs;
     for (int i = 0; i < 100000 && (weft_reactor_get_stats(strand_r, &rs), rs.pending_delayed_calls);
          i++)
@@ -662,7 +644,7 @@ static void test_cancel_after_pool_freed(void)
     check_int(s.fired, ==, 1);
     check_ptr(s.type, ==, &weft_cancelled_error_type);
     weft_deferred_unref(d);
-    run_until_idle(r); /* the late result is dropped */
+    t_run_until_delivered(r); /* the late result is dropped */
     weft_bridge_stats_t st;
     weft_bridge_get_stats(r, &st);
     check_uint(st.late_results, ==, 1);
@@ -709,7 +691,7 @@ static void test_arg_free(void)
     check_int(atomic_load(&arg_frees), ==, 0);
     weft_deferred_unref(d);
     sem_post(&gate);
-    run_until_idle(r);
+    t_run_until_delivered(r);
     check_int(atomic_load(&arg_reads), ==, 1);
     check_int(atomic_load(&arg_frees), ==, 1); /* freed once the job was done */
 
@@ -723,7 +705,7 @@ static void test_arg_free(void)
     /* A normal run frees it after the callbacks saw the result. */
     seen_t s2 = {0};
     watch(weft_defer_to_thread(r, echo_job, malloc(4), &o, NULL), &s2);
-    run_until_idle(r);
+    t_run_until_delivered(r);
     check_int(s2.fired, ==, 1);
     check_int(atomic_load(&arg_frees), ==, 4);
     t_teardown(r);

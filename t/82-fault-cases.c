@@ -366,20 +366,14 @@ static void test_ring_marks_hold_overflow(void)
         weft_deferred_unref(d);
     }
     weft_pool_t *pool = weft_reactor_default_pool(r, WEFT_POOL_KIND_CPU, NULL);
-    weft_pool_stats_t ps;
-    for (int i = 0; i < 100000000 && (weft_pool_get_stats(pool, &ps), ps.completed < RING_JOBS);
-         i++)
-        sched_yield();
-    check_uint(ps.completed, ==, RING_JOBS);
+    check_uint(t_wait_pool_completed(pool, RING_JOBS), ==, RING_JOBS);
     /* (Without blocking: once the drains the completions posted have run, nothing more
      * comes until the held slot is filled.) */
     for (int i = 0; i < 10; i++)
         uv_run(weft_reactor_get_uv_loop(r), UV_RUN_NOWAIT);
     check_int(o.delivered, ==, 0); /* everything waits for the held slot */
     sem_post(&resume);
-    weft_bridge_stats_t st;
-    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
-        t_run_once(r);
+    t_run_until_delivered(r);
     check_int(o.delivered, ==, RING_JOBS + 1);
     check_int(o.misordered, ==, 0);
     t_teardown(r);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,6 +14,7 @@
 
 #include <uv.h>
 
+#include <weft/bridge.h>
 #include <weft/error.h>
 
 #include "helpers.h"
@@ -59,6 +61,22 @@ bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit)
 void t_run_once(weft_reactor_t *r)
 {
     uv_run(weft_reactor_get_uv_loop(r), UV_RUN_ONCE);
+}
+
+size_t t_run_until_delivered(weft_reactor_t *r)
+{
+    weft_bridge_stats_t st;
+    for (int i = 0; i < 1000000 && (weft_bridge_get_stats(r, &st), st.in_flight > 0); i++)
+        t_run_once(r);
+    return st.in_flight;
+}
+
+uint64_t t_wait_pool_completed(weft_pool_t *pool, uint64_t n)
+{
+    weft_pool_stats_t ps;
+    for (int i = 0; i < 100000000 && (weft_pool_get_stats(pool, &ps), ps.completed < n); i++)
+        sched_yield();
+    return ps.completed;
 }
 
 bool t_teardown(weft_reactor_t *r)

@@ -5,9 +5,11 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <weft/reactor.h>
+#include <weft/threadpool.h>
 
 /* A reactor for one test, named after nothing in particular, without signal handlers;
  * manual selects the manual clock. Bails out if it cannot be made. */
@@ -19,6 +21,14 @@ bool t_run_until(weft_reactor_t *r, const int *flag, unsigned limit);
 
 /* Runs one blocking loop iteration (it returns once something happened). */
 void t_run_once(weft_reactor_t *r);
+
+/* Runs loop iterations (blocking ones) until no offload of r is in flight, a million at
+ * most; returns how many still are (0 once every result is delivered). */
+size_t t_run_until_delivered(weft_reactor_t *r);
+
+/* Yields the CPU until pool's stats count n completed jobs (a bounded number of times); returns
+ * the count reached. */
+uint64_t t_wait_pool_completed(weft_pool_t *pool, uint64_t n);
 
 /* Frees r and checks that weft_reactor_free returns 0 (nothing left open). */
 bool t_teardown(weft_reactor_t *r);
