@@ -379,7 +379,7 @@ $(FUZZERS): $(BUILD)/fuzz/%: t/fuzz/%.c $(FUZZ_COMMON_SRCS) $(STATIC_LIB) | $(ST
 	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer $(ALL_LDFLAGS) -o $@ $< $(FUZZ_COMMON_SRCS) \
 		$(STATIC_LIB) $(LIB_DEPS)
 
-$(BENCHES): $(BUILD)/bench/%: t/bench/%.c $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
+$(BENCHES): $(BUILD)/bench/%: t/bench/%.c t/bench/report.h $(STATIC_LIB) | deps-build $(STAGED_HEADERS)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(STATIC_LIB) $(LIB_DEPS)
 

@@ -33,6 +33,8 @@
 #include <weft/time.h>
 #include <weft/transport.h>
 
+#include "report.h"
+
 #define ROUNDS   7
 #define RUN_S    0.35
 #define MSG      64
@@ -508,15 +510,9 @@ int main(void)
         double wl = median(wp, ROUNDS), ul = median(up, ROUNDS);
         double wcpu = median(wc, ROUNDS), ucpu = median(uc, ROUNDS);
         const char *c = cases[k].name;
-        printf("value: echo_rps_%s_weft %.0f req/s\n", c, w);
-        printf("value: echo_rps_%s_libuv %.0f req/s\n", c, u);
-        printf("ratio: echo_rps_%s %.2f\n", c, w / u);
-        printf("value: echo_p99_%s_weft %.1f us\n", c, wl);
-        printf("value: echo_p99_%s_libuv %.1f us\n", c, ul);
-        printf("ratio: echo_p99_%s %.2f\n", c, wl / ul);
-        printf("value: echo_server_cpu_per_req_%s_weft %.0f ns\n", c, wcpu);
-        printf("value: echo_server_cpu_per_req_%s_libuv %.0f ns\n", c, ucpu);
-        printf("ratio: echo_server_cpu_per_req_%s %.2f\n", c, wcpu / ucpu);
+        bench_vs_libuv(w, u, 0, "req/s", "echo_rps_%s", c);
+        bench_vs_libuv(wl, ul, 1, "us", "echo_p99_%s", c);
+        bench_vs_libuv(wcpu, ucpu, 0, "ns", "echo_server_cpu_per_req_%s", c);
         fflush(stdout);
     }
     if (weft_reactor_call_from_thread(ws.r, w_stop, &ws) != 0)

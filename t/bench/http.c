@@ -38,6 +38,8 @@
 #include <weft/tcp.h>
 #include <weft/time.h>
 
+#include "report.h"
+
 #define ROUNDS     3
 #define RUN_S      0.8
 #define CONNS      32
@@ -646,15 +648,9 @@ static void compare(wserver_t *ws, userver_t *us, int tport, pid_t tpid, int dep
     double wr = median(w_rps, ROUNDS), ur = median(u_rps, ROUNDS);
     double wl = median(w_p99, ROUNDS), ul = median(u_p99, ROUNDS);
     double wc = median(w_cpu, ROUNDS) * 1e9, uc = median(u_cpu, ROUNDS) * 1e9;
-    printf("value: http_rps_ping%s_weft %.0f req/s\n", sfx, wr);
-    printf("value: http_rps_ping%s_libuv %.0f req/s\n", sfx, ur);
-    printf("ratio: http_rps_ping%s %.2f\n", sfx, wr / ur);
-    printf("value: http_p99_ping%s_weft %.1f us\n", sfx, wl);
-    printf("value: http_p99_ping%s_libuv %.1f us\n", sfx, ul);
-    printf("ratio: http_p99_ping%s %.2f\n", sfx, wl / ul);
-    printf("value: http_server_cpu_per_req%s_weft %.0f ns\n", sfx, wc);
-    printf("value: http_server_cpu_per_req%s_libuv %.0f ns\n", sfx, uc);
-    printf("ratio: http_server_cpu_per_req%s %.2f\n", sfx, wc / uc);
+    bench_vs_libuv(wr, ur, 0, "req/s", "http_rps_ping%s", sfx);
+    bench_vs_libuv(wl, ul, 1, "us", "http_p99_ping%s", sfx);
+    bench_vs_libuv(wc, uc, 0, "ns", "http_server_cpu_per_req%s", sfx);
     fflush(stdout);
     if (tport <= 0)
         return;
@@ -700,9 +696,7 @@ int main(void)
     double wsat = 0, usat = 0;
     double wsr = load(ws.port, 1, 1, HASH_CONNS, RUN_S * 1.5, &wsat);
     double usr = load(us.port, 1, 1, HASH_CONNS, RUN_S * 1.5, &usat);
-    printf("value: http_p99_ping_pool_saturated_weft %.1f us\n", wsat);
-    printf("value: http_p99_ping_pool_saturated_libuv %.1f us\n", usat);
-    printf("ratio: http_p99_ping_pool_saturated %.2f\n", wsat / usat);
+    bench_vs_libuv(wsat, usat, 1, "us", "http_p99_ping_pool_saturated");
     printf("value: http_rps_ping_pool_saturated_weft %.0f req/s\n", wsr);
     printf("value: http_rps_ping_pool_saturated_libuv %.0f req/s\n", usr);
 

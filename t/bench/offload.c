@@ -49,6 +49,8 @@
 #include <weft/reactor.h>
 #include <weft/time.h>
 
+#include "report.h"
+
 #define ROUNDS  5
 #define K_MAX   1024
 #define SAMPLES 400 /* timer ticks per lateness round */
@@ -639,13 +641,9 @@ static void bench_pool(unsigned p, bool with_twisted)
         unsigned k = tput_cases[c].k;
         double w = median(wt[c], ROUNDS), u = median(ut[c], ROUNDS);
         wmed[c] = w;
-        printf("value: offload_tput_k%u_pool%u_weft %.0f jobs/s\n", k, p, w);
-        printf("value: offload_tput_k%u_pool%u_libuv %.0f jobs/s\n", k, p, u);
-        printf("ratio: offload_tput_k%u_pool%u %.2f\n", k, p, w / u);
-        w = median(wc[c], ROUNDS), u = median(uc[c], ROUNDS);
-        printf("value: offload_cpu_per_job_k%u_pool%u_weft %.0f ns\n", k, p, w);
-        printf("value: offload_cpu_per_job_k%u_pool%u_libuv %.0f ns\n", k, p, u);
-        printf("ratio: offload_cpu_per_job_k%u_pool%u %.2f\n", k, p, w / u);
+        bench_vs_libuv(w, u, 0, "jobs/s", "offload_tput_k%u_pool%u", k, p);
+        bench_vs_libuv(median(wc[c], ROUNDS), median(uc[c], ROUNDS), 0, "ns",
+                       "offload_cpu_per_job_k%u_pool%u", k, p);
         printf("value: offload_csw_per_job_k%u_pool%u_weft %.3f switches\n", k, p,
                median(ws[c], ROUNDS));
         printf("value: offload_csw_per_job_k%u_pool%u_libuv %.3f switches\n", k, p,

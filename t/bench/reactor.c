@@ -15,6 +15,8 @@
 #include <weft/reactor.h>
 #include <weft/time.h>
 
+#include "report.h"
+
 static double now_s(void)
 {
     return (double)uv_hrtime() / 1e9;
@@ -249,9 +251,7 @@ int main(void)
             w = a > w ? a : w;
             u = b > u ? b : u;
         }
-        printf("value: call_from_thread_%dthr_weft %.0f calls/s\n", threads[i], w);
-        printf("value: call_from_thread_%dthr_libuv %.0f calls/s\n", threads[i], u);
-        printf("ratio: call_from_thread_%dthr %.2f\n", threads[i], w / u);
+        bench_vs_libuv(w, u, 0, "calls/s", "call_from_thread_%dthr", threads[i]);
     }
     /* Five alternating rounds, each side's median round reported: one noisy round on a
      * shared 2-core machine must not decide the ratio. */
